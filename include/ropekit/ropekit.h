@@ -1,0 +1,70 @@
+/* ropekit C API over DLPack tensors.
+ *
+ * Every function returns 0 on success and non-zero on failure; on failure nothing was written and
+ * ropekit_last_error() (thread-local) names the bad argument with the expected vs actual value. */
+#ifndef ROPEKIT_ROPEKIT_H_
+#define ROPEKIT_ROPEKIT_H_
+
+#include <dlpack/dlpack.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define ROPEKIT_API __declspec(dllexport)
+#else
+#define ROPEKIT_API __attribute__((visibility("default")))
+#endif
+
+/* Status codes. */
+#define ROPEKIT_OK 0
+#define ROPEKIT_ERROR_INVALID_ARGUMENT 1
+#define ROPEKIT_ERROR_BACKEND 2
+
+/* Rotates query (and key, which may be NULL) in place, vLLM `rotary_embedding` semantics.
+ * positions: int32/int64 [T] or [B,S]; query/key: [T, nh*hs], [T, nh, hs], [B, S, nh*hs] or
+ * [B, S, nh, hs], last dimension contiguous; cos_sin_cache: [max_position, rotary_dim], cos half
+ * then sin half. stream: a cudaStream_t for CUDA tensors, ignored on the CPU. */
+ROPEKIT_API int ropekit_rotary_embedding(const DLTensor* positions, DLTensor* query, DLTensor* key,
+                                         int64_t head_size, const DLTensor* cos_sin_cache,
+                                         int is_neox, void* stream);
+
+/* Backends for ropekit_rotary_embedding_ex. */
+#define ROPEKIT_BACKEND_AUTO 0
+#define ROPEKIT_BACKEND_REFERENCE 1
+#define ROPEKIT_BACKEND_CPU 2
+#define ROPEKIT_BACKEND_CUDA 3
+
+/* The full surface: optional separate outputs, inverse rotation, an explicit backend. */
+typedef struct ropekit_rotary_args {
+  const DLTensor* positions;
+  const DLTensor* query;
+  const DLTensor* key;          /* may be NULL */
+  DLTensor* query_out;          /* NULL: rotate query in place */
+  DLTensor* key_out;            /* NULL: rotate key in place (must be NULL when key is NULL) */
+  const DLTensor* cos_sin_cache;
+  int64_t head_size;
+  int is_neox;
+  int inverse;                  /* non-zero: rotate by -theta (the backward pass) */
+  int backend;                  /* ROPEKIT_BACKEND_*; AUTO honours the ROPEKIT_BACKEND variable */
+  void* stream;
+} ropekit_rotary_args;
+
+ROPEKIT_API int ropekit_rotary_embedding_ex(const ropekit_rotary_args* args);
+
+/* The message of the last failure on this thread ("" if none). Valid until the next call. */
+ROPEKIT_API const char* ropekit_last_error(void);
+
+/* "0.1.0" */
+ROPEKIT_API const char* ropekit_version(void);
+
+/* Non-zero when the backend (ROPEKIT_BACKEND_*) is compiled in and usable on this machine. */
+ROPEKIT_API int ropekit_backend_available(int backend);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROPEKIT_ROPEKIT_H_ */

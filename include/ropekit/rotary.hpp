@@ -1,0 +1,42 @@
+// The rotary position embedding operator (vLLM's `rotary_embedding`, generalized).
+#pragma once
+#include <cstdint>
+#include <optional>
+
+#include "ropekit/backend.hpp"
+#include "ropekit/tensor.hpp"
+
+namespace ropekit {
+
+struct RotaryArgs {
+  // int32 or int64, [T] or [B, S].
+  TensorView positions;
+  // float32, float16 or bfloat16: [T, nh*hs], [T, nh, hs], [B, S, nh*hs] or [B, S, nh, hs].
+  // Any strides; the last dimension must be contiguous.
+  TensorView query;
+  // Like query with nkv heads (nh % nkv == 0), same dtype; absent for query-only rotation.
+  std::optional<TensorView> key;
+  int64_t head_size = 0;
+  // [max_position, rotary_dim]: cos half then sin half. float32, float16 or bfloat16.
+  TensorView cos_sin_cache;
+  // true: NeoX pairing (x[i], x[i + rotary_dim/2]); false: GPT-J pairing (x[2i], x[2i+1]).
+  bool is_neox = true;
+  // Out of place: where to write. Same shape and dtype as the input; the whole head is written
+  // (the pass-through tail is copied). Absent: the input is rotated in place.
+  std::optional<TensorView> query_out;
+  std::optional<TensorView> key_out;
+  // Rotate by -theta: undoes the forward rotation (the backward pass).
+  bool inverse = false;
+  // Backend::automatic picks by device, honouring ROPEKIT_BACKEND.
+  Backend backend = Backend::automatic;
+  // cudaStream_t for the CUDA backend; ignored on the CPU.
+  void* stream = nullptr;
+};
+
+// Validates everything first: on any bad input it throws ropekit::Error and writes nothing.
+void rotary_embedding(const RotaryArgs& args);
+
+// The backend rotary_embedding(args) would run, after validation (throws like it).
+Backend resolve_backend(const RotaryArgs& args);
+
+}  // namespace ropekit

@@ -1,0 +1,271 @@
+#include "core/problem.hpp"
+
+#include <limits>
+#include <sstream>
+#include <string>
+
+#include "ropekit/error.hpp"
+
+namespace ropekit::detail {
+namespace {
+
+std::string shape_string(const TensorView& t) {
+  std::ostringstream out;
+  out << "[";
+  for (int d = 0; d < t.ndim; ++d) out << (d ? ", " : "") << t.shape[d];
+  out << "]";
+  return out.str();
+}
+
+std::string strides_string(const TensorView& t) {
+  std::ostringstream out;
+  out << "(";
+  for (int d = 0; d < t.ndim; ++d) out << (d ? ", " : "") << t.strides[d];
+  out << ")";
+  return out.str();
+}
+
+[[noreturn]] void fail(const std::string& name, const std::string& message) {
+  throw Error(name + ": " + message);
+}
+
+bool is_float_dtype(DType d) {
+  return d == DType::float32 || d == DType::float16 || d == DType::bfloat16;
+}
+
+// Checks what every tensor argument needs: sane rank, shape and strides, data present and aligned,
+// and every element's offset representable.
+void check_tensor_basics(const std::string& name, const TensorView& t) {
+  if (t.ndim < 1 || t.ndim > kMaxDims)
+    fail(name, "expected 1 to " + std::to_string(kMaxDims) + " dimensions, got " +
+                   std::to_string(t.ndim));
+  int64_t max_offset = 0;
+  bool empty = false;
+  for (int d = 0; d < t.ndim; ++d) {
+    if (t.shape[d] < 0) fail(name, "negative size in shape " + shape_string(t));
+    if (t.strides[d] < 0)
+      fail(name, "expected non-negative strides, got " + strides_string(t));
+    if (t.shape[d] == 0) empty = true;
+  }
+  if (empty) return;
+  for (int d = 0; d < t.ndim; ++d) {
+    int64_t extent = 0;
+    if (__builtin_mul_overflow(t.shape[d] - 1, t.strides[d], &extent) ||
+        __builtin_add_overflow(max_offset, extent, &max_offset) ||
+        max_offset > std::numeric_limits<int64_t>::max() / 8)
+      fail(name, "shape " + shape_string(t) + " with strides " + strides_string(t) +
+                     " addresses more elements than fit in 64 bits");
+  }
+  if (t.data == nullptr) fail(name, "data pointer is null for a non-empty tensor");
+  const auto address = reinterpret_cast<uintptr_t>(t.data);
+  if (address % static_cast<uintptr_t>(element_size(t.dtype)) != 0)
+    fail(name, "data pointer is not aligned to its element size " +
+                   std::to_string(element_size(t.dtype)));
+}
+
+void check_same_device(const std::string& name, const TensorView& t, const TensorView& query) {
+  if (t.device != query.device || t.device_id != query.device_id)
+    fail(name, "expected the device of query (" + to_string(query.device) + ":" +
+                   std::to_string(query.device_id) + "), got " + to_string(t.device) + ":" +
+                   std::to_string(t.device_id));
+}
+
+// query or key (or an output): token dimensions first (as many as positions has), then either one
+// flattened num_heads*head_size dimension or [num_heads, head_size].
+struct HeadTensorShape {
+  int64_t num_heads = 0;
+  HeadLayout layout;
+};
+
+HeadTensorShape parse_head_tensor(const std::string& name, const TensorView& t,
+                                  const TensorView& positions, int64_t head_size) {
+  check_tensor_basics(name, t);
+  if (!is_float_dtype(t.dtype))
+    fail(name, "expected dtype float32, float16 or bfloat16, got " + to_string(t.dtype));
+  const int token_dims = positions.ndim;
+  if (t.ndim != token_dims + 1 && t.ndim != token_dims + 2)
+    fail(name, "with positions of " + std::to_string(token_dims) + " dimension(s) expected " +
+                   std::to_string(token_dims + 1) + " or " + std::to_string(token_dims + 2) +
+                   " dimensions, got shape " + shape_string(t));
+  for (int d = 0; d < token_dims; ++d)
+    if (t.shape[d] != positions.shape[d])
+      fail(name, "token dimensions must match positions " + shape_string(positions) +
+                     ", got shape " + shape_string(t));
+  const int last = t.ndim - 1;
+  if (t.shape[last] > 1 && t.strides[last] != 1)
+    fail(name, "expected a contiguous last dimension (stride 1), got strides " +
+                   strides_string(t));
+  HeadTensorShape result;
+  if (t.ndim == token_dims + 2) {
+    if (t.shape[last] != head_size)
+      fail(name, "expected last dimension head_size = " + std::to_string(head_size) + ", got " +
+                     std::to_string(t.shape[last]) + " (shape " + shape_string(t) + ")");
+    result.num_heads = t.shape[last - 1];
+    result.layout.head_stride = t.strides[last - 1];
+  } else {
+    if (t.shape[last] % head_size != 0)
+      fail(name, "expected last dimension num_heads * head_size, a multiple of head_size = " +
+                     std::to_string(head_size) + ", got " + std::to_string(t.shape[last]));
+    result.num_heads = t.shape[last] / head_size;
+    result.layout.head_stride = head_size;
+  }
+  if (result.num_heads < 1) fail(name, "expected at least one head, got shape " + shape_string(t));
+  result.layout.data = t.data;
+  if (token_dims == 1) {
+    result.layout.batch_stride = 0;
+    result.layout.seq_stride = t.strides[0];
+  } else {
+    result.layout.batch_stride = t.strides[0];
+    result.layout.seq_stride = t.strides[1];
+  }
+  return result;
+}
+
+void check_output_matches(const std::string& name, const TensorView& out, const TensorView& in,
+                          const std::string& in_name) {
+  if (out.dtype != in.dtype)
+    fail(name, "expected dtype " + to_string(in.dtype) + " of " + in_name + ", got " +
+                   to_string(out.dtype));
+  bool same_shape = out.ndim == in.ndim;
+  for (int d = 0; same_shape && d < in.ndim; ++d) same_shape = out.shape[d] == in.shape[d];
+  if (!same_shape)
+    fail(name, "expected the shape of " + in_name + " " + shape_string(in) + ", got " +
+                   shape_string(out));
+}
+
+}  // namespace
+
+Problem make_problem(const RotaryArgs& args) {
+  Problem p;
+  const TensorView& positions = args.positions;
+  check_tensor_basics("positions", positions);
+  if (positions.dtype != DType::int32 && positions.dtype != DType::int64)
+    fail("positions", "expected dtype int32 or int64, got " + to_string(positions.dtype));
+  if (positions.ndim != 1 && positions.ndim != 2)
+    fail("positions", "expected shape [T] or [B, S], got " + shape_string(positions));
+
+  if (args.head_size <= 0)
+    fail("head_size", "expected a positive value, got " + std::to_string(args.head_size));
+
+  const TensorView& cache = args.cos_sin_cache;
+  check_tensor_basics("cos_sin_cache", cache);
+  if (!is_float_dtype(cache.dtype))
+    fail("cos_sin_cache", "expected dtype float32, float16 or bfloat16, got " +
+                              to_string(cache.dtype));
+  if (cache.ndim != 2)
+    fail("cos_sin_cache", "expected shape [max_position, rotary_dim], got " + shape_string(cache));
+  const int64_t rotary_dim = cache.shape[1];
+  if (rotary_dim < 2 || rotary_dim % 2 != 0 || rotary_dim > args.head_size)
+    fail("cos_sin_cache", "expected rotary_dim (its second dimension) even and in [2, head_size = " +
+                              std::to_string(args.head_size) + "], got " +
+                              std::to_string(rotary_dim));
+  if (cache.strides[1] != 1)
+    fail("cos_sin_cache", "expected a contiguous last dimension (stride 1), got strides " +
+                              strides_string(cache));
+  if (cache.shape[0] < 1)
+    fail("cos_sin_cache", "expected at least one row (max_position >= 1), got shape " +
+                              shape_string(cache));
+
+  const HeadTensorShape query = parse_head_tensor("query", args.query, positions, args.head_size);
+  check_same_device("positions", positions, args.query);
+  check_same_device("cos_sin_cache", cache, args.query);
+
+  p.batch = positions.ndim == 2 ? positions.shape[0] : 1;
+  p.seq = positions.ndim == 2 ? positions.shape[1] : positions.shape[0];
+  p.num_heads = query.num_heads;
+  p.head_size = args.head_size;
+  p.rotary_dim = rotary_dim;
+  p.is_neox = args.is_neox;
+  p.inverse = args.inverse;
+  p.x_dtype = args.query.dtype;
+  p.cache_dtype = cache.dtype;
+  p.positions_dtype = positions.dtype;
+  p.device = args.query.device;
+  p.device_id = args.query.device_id;
+  p.stream = args.stream;
+  p.positions = positions.data;
+  p.positions_batch_stride = positions.ndim == 2 ? positions.strides[0] : 0;
+  p.positions_seq_stride = positions.strides[positions.ndim - 1];
+  p.cache = cache.data;
+  p.cache_row_stride = cache.strides[0];
+  p.max_position = cache.shape[0];
+  p.query_in = query.layout;
+  p.query_out = query.layout;
+
+  if (args.key) {
+    const HeadTensorShape key = parse_head_tensor("key", *args.key, positions, args.head_size);
+    check_same_device("key", *args.key, args.query);
+    if (args.key->dtype != args.query.dtype)
+      fail("key", "expected the dtype of query (" + to_string(args.query.dtype) + "), got " +
+                      to_string(args.key->dtype));
+    if (query.num_heads % key.num_heads != 0)
+      fail("key", "expected num_kv_heads dividing num_heads = " +
+                      std::to_string(query.num_heads) + ", got " + std::to_string(key.num_heads));
+    if (args.key->data == args.query.data && p.num_tokens() > 0)
+      fail("key", "aliases query (same data pointer): each would be rotated twice");
+    p.has_key = true;
+    p.num_kv_heads = key.num_heads;
+    p.key_in = key.layout;
+    p.key_out = key.layout;
+  } else if (args.key_out) {
+    fail("key_out", "given without a key");
+  }
+
+  if (args.query_out) {
+    const HeadTensorShape out =
+        parse_head_tensor("query_out", *args.query_out, positions, args.head_size);
+    check_output_matches("query_out", *args.query_out, args.query, "query");
+    check_same_device("query_out", *args.query_out, args.query);
+    p.query_out = out.layout;
+  }
+  if (args.key_out) {
+    const HeadTensorShape out = parse_head_tensor("key_out", *args.key_out, positions, args.head_size);
+    check_output_matches("key_out", *args.key_out, *args.key, "key");
+    check_same_device("key_out", *args.key_out, args.query);
+    p.key_out = out.layout;
+  }
+  if (p.has_key && (args.query_out.has_value() != args.key_out.has_value()))
+    fail(args.query_out ? "key_out" : "query_out",
+         "give both query_out and key_out, or neither (in place)");
+  p.in_place = !args.query_out.has_value();
+
+  // Collapse (batch, seq) into one token dimension when every tensor allows it.
+  const auto collapses = [&](int64_t batch_stride, int64_t seq_stride) {
+    return batch_stride == p.seq * seq_stride;
+  };
+  if (p.batch > 1 && collapses(p.positions_batch_stride, p.positions_seq_stride) &&
+      collapses(p.query_in.batch_stride, p.query_in.seq_stride) &&
+      collapses(p.query_out.batch_stride, p.query_out.seq_stride) &&
+      (!p.has_key || (collapses(p.key_in.batch_stride, p.key_in.seq_stride) &&
+                      collapses(p.key_out.batch_stride, p.key_out.seq_stride)))) {
+    p.seq *= p.batch;
+    p.batch = 1;
+  }
+  if (p.batch == 1) {
+    p.positions_batch_stride = 0;
+    p.query_in.batch_stride = p.query_out.batch_stride = 0;
+    p.key_in.batch_stride = p.key_out.batch_stride = 0;
+  }
+  return p;
+}
+
+int64_t load_position(const Problem& p, int64_t b, int64_t s) {
+  const int64_t offset = b * p.positions_batch_stride + s * p.positions_seq_stride;
+  if (p.positions_dtype == DType::int32) return static_cast<const int32_t*>(p.positions)[offset];
+  return static_cast<const int64_t*>(p.positions)[offset];
+}
+
+void check_positions_in_range(const Problem& p) {
+  for (int64_t b = 0; b < p.batch; ++b)
+    for (int64_t s = 0; s < p.seq; ++s) {
+      const int64_t position = load_position(p, b, s);
+      if (position < 0 || position >= p.max_position) {
+        const int64_t token = b * p.seq + s;
+        throw Error("positions: expected values in [0, max_position = " +
+                    std::to_string(p.max_position) + "), got " + std::to_string(position) +
+                    " at token " + std::to_string(token));
+      }
+    }
+}
+
+}  // namespace ropekit::detail
