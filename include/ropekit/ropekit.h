@@ -54,6 +54,24 @@ typedef struct ropekit_rotary_args {
 
 ROPEKIT_API int ropekit_rotary_embedding_ex(const ropekit_rotary_args* args);
 
+/* Multimodal RoPE (Qwen2-VL, Qwen2.5-VL, Qwen3-VL): like ropekit_rotary_embedding_ex, with
+ * args->positions of shape [3, T] (temporal, height, width streams) and mrope_section[3] the
+ * number of frequencies each stream drives (summing to rotary_dim / 2). mrope_interleaved = 0:
+ * contiguous sections (Qwen2-VL); non-zero: interleaved t,h,w (Qwen3-VL). NeoX pairing only
+ * (args->is_neox must be non-zero). Only the reference backend implements it for now. */
+ROPEKIT_API int ropekit_rotary_embedding_mrope(const ropekit_rotary_args* args,
+                                               const int64_t mrope_section[3],
+                                               int mrope_interleaved);
+
+/* Builds the cos/sin cache of a Hugging Face model from the text of its config.json (rope_theta,
+ * head_dim, partial_rotary_factor, rope_scaling / rope_parameters of every rope_type): `out` is a
+ * CPU float32 or float64 tensor [max_positions, rotary_dim], row p = cos(p * inv_freq) then
+ * sin(p * inv_freq), both times the attention factor; angles in float64, rounded once.
+ * Dynamic NTK and LongRoPE give their load-time (short) frequencies; see ropekit/config.hpp for
+ * the per-length variants. */
+ROPEKIT_API int ropekit_cos_sin_cache_from_hf_config(const char* config_json,
+                                                     int64_t max_positions, DLTensor* out);
+
 /* The message of the last failure on this thread ("" if none). Valid until the next call. */
 ROPEKIT_API const char* ropekit_last_error(void);
 

@@ -1,5 +1,6 @@
 // The rotary position embedding operator (vLLM's `rotary_embedding`, generalized).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <optional>
 
@@ -27,6 +28,12 @@ struct RotaryArgs {
   std::optional<TensorView> key_out;
   // Rotate by -theta: undoes the forward rotation (the backward pass).
   bool inverse = false;
+  // Multimodal RoPE (Qwen2-VL / Qwen3-VL): when set, positions are [3, T] (temporal, height,
+  // width) and frequency i takes its cache row from the stream the sections assign it. The three
+  // sizes sum to rotary_dim / 2; NeoX pairing only.
+  std::optional<std::array<int64_t, 3>> mrope_section;
+  // false: contiguous sections (Qwen2-VL, Qwen2.5-VL); true: interleaved (Qwen3-VL).
+  bool mrope_interleaved = false;
   // Backend::automatic picks by device, honouring ROPEKIT_BACKEND.
   Backend backend = Backend::automatic;
   // cudaStream_t for the CUDA backend; ignored on the CPU.

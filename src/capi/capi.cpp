@@ -3,6 +3,8 @@
 #include <string>
 
 #include "capi/dlpack_view.hpp"
+#include "capi/guarded.hpp"
+#include "capi/rotary_args.hpp"
 #include "ropekit/error.hpp"
 #include "ropekit/ropekit.h"
 #include "ropekit/rotary.hpp"
@@ -10,25 +12,8 @@
 
 namespace {
 
-thread_local std::string last_error;
-
-template <class Body>
-int guarded(Body&& body) {
-  try {
-    body();
-    last_error.clear();
-    return ROPEKIT_OK;
-  } catch (const ropekit::Error& error) {
-    last_error = error.what();
-    return ROPEKIT_ERROR_INVALID_ARGUMENT;
-  } catch (const std::exception& error) {
-    last_error = std::string("internal error: ") + error.what();
-    return ROPEKIT_ERROR_BACKEND;
-  } catch (...) {
-    last_error = "internal error: unknown exception";
-    return ROPEKIT_ERROR_BACKEND;
-  }
-}
+using ropekit::capi::guarded;
+using ropekit::capi::last_error;
 
 ropekit::Backend backend_of(int code) {
   switch (code) {
@@ -44,26 +29,28 @@ ropekit::Backend backend_of(int code) {
 
 }  // namespace
 
+ropekit::RotaryArgs ropekit::capi::rotary_args_of(const ropekit_rotary_args* args) {
+  if (args == nullptr) throw ropekit::Error("args: expected a ropekit_rotary_args, got NULL");
+  ropekit::RotaryArgs cpp;
+  using ropekit::capi::view_of;
+  cpp.positions = view_of(args->positions, "positions");
+  cpp.query = view_of(args->query, "query");
+  if (args->key) cpp.key = view_of(args->key, "key");
+  if (args->query_out) cpp.query_out = view_of(args->query_out, "query_out");
+  if (args->key_out) cpp.key_out = view_of(args->key_out, "key_out");
+  cpp.cos_sin_cache = view_of(args->cos_sin_cache, "cos_sin_cache");
+  cpp.head_size = args->head_size;
+  cpp.is_neox = args->is_neox != 0;
+  cpp.inverse = args->inverse != 0;
+  cpp.backend = backend_of(args->backend);
+  cpp.stream = args->stream;
+  return cpp;
+}
+
 extern "C" {
 
 int ropekit_rotary_embedding_ex(const ropekit_rotary_args* args) {
-  return guarded([&] {
-    using ropekit::capi::view_of;
-    if (args == nullptr) throw ropekit::Error("args: expected a ropekit_rotary_args, got NULL");
-    ropekit::RotaryArgs cpp;
-    cpp.positions = view_of(args->positions, "positions");
-    cpp.query = view_of(args->query, "query");
-    if (args->key) cpp.key = view_of(args->key, "key");
-    if (args->query_out) cpp.query_out = view_of(args->query_out, "query_out");
-    if (args->key_out) cpp.key_out = view_of(args->key_out, "key_out");
-    cpp.cos_sin_cache = view_of(args->cos_sin_cache, "cos_sin_cache");
-    cpp.head_size = args->head_size;
-    cpp.is_neox = args->is_neox != 0;
-    cpp.inverse = args->inverse != 0;
-    cpp.backend = backend_of(args->backend);
-    cpp.stream = args->stream;
-    ropekit::rotary_embedding(cpp);
-  });
+  return guarded([&] { ropekit::rotary_embedding(ropekit::capi::rotary_args_of(args)); });
 }
 
 int ropekit_rotary_embedding(const DLTensor* positions, DLTensor* query, DLTensor* key,

@@ -133,14 +133,40 @@ void check_output_matches(const std::string& name, const TensorView& out, const 
                    shape_string(out));
 }
 
+// Multimodal RoPE positions [3, T]: the token dimension alone, as a [T] view of the t stream, is
+// what the query/key shapes are checked against.
+TensorView mrope_token_view(const TensorView& positions) {
+  if (positions.ndim != 2 || positions.shape[0] != 3)
+    fail("positions", "with mrope_section expected shape [3, T] (temporal, height, width), got " +
+                          shape_string(positions));
+  TensorView tokens = positions;
+  tokens.ndim = 1;
+  tokens.shape[0] = positions.shape[1];
+  tokens.strides[0] = positions.strides[1];
+  return tokens;
+}
+
+void check_mrope_section(const RotaryArgs& args, int64_t rotary_dim) {
+  const std::array<int64_t, 3>& s = *args.mrope_section;
+  if (s[0] < 0 || s[1] < 0 || s[2] < 0 || s[0] + s[1] + s[2] != rotary_dim / 2)
+    fail("mrope_section", "expected 3 non-negative sizes summing to rotary_dim / 2 = " +
+                              std::to_string(rotary_dim / 2) + ", got [" + std::to_string(s[0]) +
+                              ", " + std::to_string(s[1]) + ", " + std::to_string(s[2]) + "]");
+  if (!args.is_neox)
+    fail("mrope_section", "multimodal RoPE rotates NeoX pairs: expected is_neox = true, got false");
+}
+
 }  // namespace
 
 Problem make_problem(const RotaryArgs& args) {
   Problem p;
-  const TensorView& positions = args.positions;
-  check_tensor_basics("positions", positions);
-  if (positions.dtype != DType::int32 && positions.dtype != DType::int64)
-    fail("positions", "expected dtype int32 or int64, got " + to_string(positions.dtype));
+  check_tensor_basics("positions", args.positions);
+  if (args.positions.dtype != DType::int32 && args.positions.dtype != DType::int64)
+    fail("positions", "expected dtype int32 or int64, got " + to_string(args.positions.dtype));
+  if (args.mrope_interleaved && !args.mrope_section)
+    fail("mrope_interleaved", "set without mrope_section");
+  const TensorView positions =
+      args.mrope_section ? mrope_token_view(args.positions) : args.positions;
   if (positions.ndim != 1 && positions.ndim != 2)
     fail("positions", "expected shape [T] or [B, S], got " + shape_string(positions));
 
@@ -166,6 +192,8 @@ Problem make_problem(const RotaryArgs& args) {
     fail("cos_sin_cache", "expected at least one row (max_position >= 1), got shape " +
                               shape_string(cache));
 
+  if (args.mrope_section) check_mrope_section(args, rotary_dim);
+
   const HeadTensorShape query = parse_head_tensor("query", args.query, positions, args.head_size);
   check_same_device("positions", positions, args.query);
   check_same_device("cos_sin_cache", cache, args.query);
@@ -186,6 +214,12 @@ Problem make_problem(const RotaryArgs& args) {
   p.positions = positions.data;
   p.positions_batch_stride = positions.ndim == 2 ? positions.strides[0] : 0;
   p.positions_seq_stride = positions.strides[positions.ndim - 1];
+  if (args.mrope_section) {
+    p.mrope = true;
+    p.mrope_section = *args.mrope_section;
+    p.mrope_interleaved = args.mrope_interleaved;
+    p.positions_stream_stride = args.positions.strides[0];
+  }
   p.cache = cache.data;
   p.cache_row_stride = cache.strides[0];
   p.max_position = cache.shape[0];
@@ -249,23 +283,26 @@ Problem make_problem(const RotaryArgs& args) {
   return p;
 }
 
-int64_t load_position(const Problem& p, int64_t b, int64_t s) {
-  const int64_t offset = b * p.positions_batch_stride + s * p.positions_seq_stride;
+int64_t load_position(const Problem& p, int64_t b, int64_t s, int stream) {
+  const int64_t offset =
+      b * p.positions_batch_stride + s * p.positions_seq_stride + stream * p.positions_stream_stride;
   if (p.positions_dtype == DType::int32) return static_cast<const int32_t*>(p.positions)[offset];
   return static_cast<const int64_t*>(p.positions)[offset];
 }
 
 void check_positions_in_range(const Problem& p) {
   for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t s = 0; s < p.seq; ++s) {
-      const int64_t position = load_position(p, b, s);
-      if (position < 0 || position >= p.max_position) {
-        const int64_t token = b * p.seq + s;
-        throw Error("positions: expected values in [0, max_position = " +
-                    std::to_string(p.max_position) + "), got " + std::to_string(position) +
-                    " at token " + std::to_string(token));
+    for (int64_t s = 0; s < p.seq; ++s)
+      for (int stream = 0; stream < (p.mrope ? 3 : 1); ++stream) {
+        const int64_t position = load_position(p, b, s, stream);
+        if (position < 0 || position >= p.max_position) {
+          const int64_t token = b * p.seq + s;
+          throw Error("positions: expected values in [0, max_position = " +
+                      std::to_string(p.max_position) + "), got " + std::to_string(position) +
+                      " at token " + std::to_string(token) +
+                      (p.mrope ? " stream " + std::to_string(stream) : std::string()));
+        }
       }
-    }
 }
 
 }  // namespace ropekit::detail

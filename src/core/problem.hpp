@@ -1,6 +1,7 @@
 // The normalized problem: every front end's arguments reduced to one shape that every backend
 // consumes. Built only by make_problem(), which validates everything first.
 #pragma once
+#include <array>
 #include <cstdint>
 
 #include "ropekit/rotary.hpp"
@@ -40,6 +41,13 @@ struct Problem {
   int64_t positions_batch_stride = 0;
   int64_t positions_seq_stride = 0;
 
+  // Multimodal RoPE: positions [3, T]; stream k of token s sits at
+  // s * positions_seq_stride + k * positions_stream_stride (batch is 1).
+  bool mrope = false;
+  std::array<int64_t, 3> mrope_section{};
+  bool mrope_interleaved = false;
+  int64_t positions_stream_stride = 0;
+
   const void* cache = nullptr;
   int64_t cache_row_stride = 0;
   int64_t max_position = 0;
@@ -56,7 +64,7 @@ Problem make_problem(const RotaryArgs& args);
 // Host backends call it before writing anything.
 void check_positions_in_range(const Problem& problem);
 
-// Reads position `token` (batch b, seq s) on the host.
-int64_t load_position(const Problem& problem, int64_t b, int64_t s);
+// Reads position `token` (batch b, seq s) on the host; `stream` (0, 1, 2) only for mrope.
+int64_t load_position(const Problem& problem, int64_t b, int64_t s, int stream = 0);
 
 }  // namespace ropekit::detail
