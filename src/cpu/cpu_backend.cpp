@@ -1,56 +1,118 @@
-// The cpu backend: float32 math, one rounding per output. (Placeholder loops until the vectorized,
-// threaded kernels land; correct, not fast.)
+// The cpu backend: picks the kernels for this machine's instruction set and spreads tokens (or,
+// with few tokens, token x head blocks) over OpenMP threads.
+//
+// Environment:
+//   OMP_NUM_THREADS   the most threads one call uses (OpenMP's own variable; default: all cores).
+//                     Problems under kMinElementsPerThread elements per thread use fewer threads,
+//                     down to one: waking a thread costs more than rotating a few heads.
+//   ROPEKIT_CPU_ISA   "baseline" or "avx2" forces the kernels of that instruction set (benchmarks,
+//                     bug hunting); unset or empty: the best one the CPU supports.
+#include <cstdlib>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "core/backends.hpp"
-#include "core/numeric.hpp"
+#include "cpu/cpu_kernels.hpp"
+#include "ropekit/error.hpp"
 
 namespace ropekit::detail {
+namespace cpu {
 namespace {
 
-template <class X, class C>
-void run_typed(const Problem& p) {
-  const int64_t half = p.rotary_dim / 2;
-  for (int64_t b = 0; b < p.batch; ++b)
-    for (int64_t s = 0; s < p.seq; ++s) {
-      const C* row = static_cast<const C*>(p.cache) + load_position(p, b, s) * p.cache_row_stride;
-      for (int which = 0; which < (p.has_key ? 2 : 1); ++which) {
-        const HeadLayout& in = which ? p.key_in : p.query_in;
-        const HeadLayout& out = which ? p.key_out : p.query_out;
-        const int64_t heads = which ? p.num_kv_heads : p.num_heads;
-        for (int64_t h = 0; h < heads; ++h) {
-          const X* x = static_cast<const X*>(in.data) + b * in.batch_stride + s * in.seq_stride + h * in.head_stride;
-          X* y = static_cast<X*>(out.data) + b * out.batch_stride + s * out.seq_stride + h * out.head_stride;
-          for (int64_t i = 0; i < half; ++i) {
-            const int64_t first = p.is_neox ? i : 2 * i, second = p.is_neox ? i + half : 2 * i + 1;
-            const float c = to_float(row[i]);
-            const float sn = p.inverse ? -to_float(row[half + i]) : to_float(row[half + i]);
-            const float a = to_float(x[first]), bb = to_float(x[second]);
-            y[first] = from_float<X>(a * c - bb * sn);
-            y[second] = from_float<X>(bb * c + a * sn);
-          }
-          if (!p.in_place)
-            for (int64_t e = p.rotary_dim; e < p.head_size; ++e) y[e] = x[e];
-        }
-      }
-    }
+// Below this many head elements per thread, another thread costs more (wake-up and join, a few
+// microseconds) than it saves.
+constexpr int64_t kMinElementsPerThread = 32 * 1024;
+
+Isa best_supported_isa() {
+#ifdef ROPEKIT_CPU_AVX2
+  if (isa_supported(Isa::avx2)) return Isa::avx2;
+#endif
+  return Isa::baseline;
 }
 
-template <class X>
-void run_with_cache_type(const Problem& p) {
-  switch (p.cache_dtype) {
-    case DType::float32: return run_typed<X, float>(p);
-    case DType::float16: return run_typed<X, f16_t>(p);
-    default: return run_typed<X, bf16_t>(p);
-  }
-}
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-void run_cpu(const Problem& p) {
-  switch (p.x_dtype) {
-    case DType::float32: return run_with_cache_type<float>(p);
-    case DType::float16: return run_with_cache_type<f16_t>(p);
-    default: return run_with_cache_type<bf16_t>(p);
+const char* to_string(Isa isa) { return isa == Isa::avx2 ? "avx2" : "baseline"; }
+
+bool isa_supported(Isa isa) {
+  if (isa == Isa::baseline) return true;
+#ifdef ROPEKIT_CPU_AVX2
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+Isa selected_isa() {
+  const char* forced = std::getenv("ROPEKIT_CPU_ISA");
+  if (forced == nullptr || *forced == '\0') return best_supported_isa();
+  const std::string name = forced;
+  Isa isa;
+  if (name == "baseline") {
+    isa = Isa::baseline;
+  } else if (name == "avx2") {
+    isa = Isa::avx2;
+  } else {
+    throw Error("ROPEKIT_CPU_ISA: expected 'baseline' or 'avx2', got '" + name + "'");
   }
+  if (!isa_supported(isa))
+    throw Error("ROPEKIT_CPU_ISA: '" + name + "' is not supported by this CPU or this build");
+  return isa;
+}
+
+const Kernels& kernels_for(Isa isa) {
+#ifdef ROPEKIT_CPU_AVX2
+  if (isa == Isa::avx2) return avx2::kernels();
+#endif
+  return baseline::kernels();
+}
+
+void run_cpu_with(const Problem& p, Isa isa, int max_threads) {
+  const TokenKernel kernel = kernels_for(isa).select(p);
+  const int64_t tokens = p.num_tokens();
+  const int64_t heads = p.num_heads + p.num_kv_heads;
+  const int64_t elements = tokens * heads * p.head_size;
+  int64_t threads = max_threads < 1 ? 1 : max_threads;
+  if (threads > elements / kMinElementsPerThread) threads = elements / kMinElementsPerThread;
+
+  if (threads <= 1) {
+    for (int64_t token = 0; token < tokens; ++token) kernel(p, token, 0, heads);
+    return;
+  }
+  // Work units are (token, block of heads). Whole tokens convert each cache row once; with fewer
+  // than 4 tokens per thread, heads are split too so that every thread gets work.
+  const int64_t wanted_blocks = tokens >= 4 * threads ? 1 : ceil_div(4 * threads, tokens);
+  const int64_t heads_per_block = ceil_div(heads, wanted_blocks < heads ? wanted_blocks : heads);
+  const int64_t blocks = ceil_div(heads, heads_per_block);
+  const int64_t units = tokens * blocks;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(int(threads)) schedule(static)
+#endif
+  for (int64_t unit = 0; unit < units; ++unit) {
+    const int64_t token = unit / blocks;
+    const int64_t head_begin = (unit - token * blocks) * heads_per_block;
+    const int64_t head_end = head_begin + heads_per_block < heads ? head_begin + heads_per_block
+                                                                   : heads;
+    kernel(p, token, head_begin, head_end);
+  }
+}
+
+}  // namespace cpu
+
+void run_cpu(const Problem& problem) {
+#ifdef _OPENMP
+  const int max_threads = omp_get_max_threads();
+#else
+  const int max_threads = 1;
+#endif
+  cpu::run_cpu_with(problem, cpu::selected_isa(), max_threads);
 }
 
 }  // namespace ropekit::detail

@@ -1,0 +1,142 @@
+// ropekit_bench_cpu: the cpu backend against the reference backend on real model shapes (bf16 q/k,
+// float32 cache, T = 4096 tokens at random positions in [0, 8192), in place), with a plain memcpy of
+// the same number of bytes as the yardstick. One core:
+//
+//   OMP_NUM_THREADS=1 taskset -c 0 build-cpu/bench/cpu/ropekit_bench_cpu
+//
+// The bytes behind the GB/s counter: per token, the rotary part of q and k read and written, one
+// cos/sin row and one position. The memcpy rows copy half that many bytes, so that they too read
+// and write that many, and their GB/s counts both directions the same way.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/numeric.hpp"
+#include "cpu/cpu_kernels.hpp"
+#include "ropekit/ropekit.hpp"
+
+namespace {
+
+using namespace ropekit;
+
+struct Shape {
+  const char* name;
+  int64_t heads, kv_heads, head_size, rotary_dim;
+  bool is_neox;
+};
+
+// Heads and rotary dims from each model's config.json (see /work/shared/ROPE_SPEC.md, section 5).
+constexpr Shape kShapes[] = {
+    {"llama3-8b", 32, 8, 128, 128, true},  // Llama-3.1-8B
+    {"glm4-9b", 32, 2, 128, 64, false},    // GLM-4-9B: partial rotary 0.5, interleaved pairs
+    {"neox-20b", 64, 64, 96, 24, true},    // GPT-NeoX-20B: rotary_pct 0.25
+};
+constexpr int64_t kTokens = 4096;
+constexpr int64_t kMaxPosition = 8192;
+
+int64_t bytes_per_call(const Shape& s) {
+  const int64_t rotated = (s.heads + s.kv_heads) * s.rotary_dim * int64_t(sizeof(uint16_t));
+  const int64_t cache_row = s.rotary_dim * int64_t(sizeof(float));
+  return kTokens * (2 * rotated + cache_row + int64_t(sizeof(int64_t)));
+}
+
+// One problem's host buffers: bf16 query and key, a float32 cos/sin cache, int64 positions.
+class Buffers {
+ public:
+  explicit Buffers(const Shape& shape) : shape_(shape) {
+    std::mt19937_64 rng(12345);
+    std::uniform_real_distribution<float> values(-2.0f, 2.0f);
+    query_.resize(size_t(kTokens * shape.heads * shape.head_size));
+    key_.resize(size_t(kTokens * shape.kv_heads * shape.head_size));
+    for (auto& x : query_) x = detail::float_to_bf16(values(rng));
+    for (auto& x : key_) x = detail::float_to_bf16(values(rng));
+    positions_.resize(size_t(kTokens));
+    std::uniform_int_distribution<int64_t> position(0, kMaxPosition - 1);
+    for (auto& p : positions_) p = position(rng);
+    // A genuine rotation (cos^2 + sin^2 = 1): repeated in-place calls keep the values bounded.
+    cache_.resize(size_t(kMaxPosition * shape.rotary_dim));
+    build_cos_sin_cache(default_inv_freq(10000.0, shape.rotary_dim), 1.0,
+                        make_contiguous_view(cache_.data(), DType::float32,
+                                             {kMaxPosition, shape.rotary_dim}));
+  }
+
+  RotaryArgs args(Backend backend) {
+    RotaryArgs a;
+    a.positions = make_contiguous_view(positions_.data(), DType::int64, {kTokens});
+    a.query = make_contiguous_view(query_.data(), DType::bfloat16,
+                                   {kTokens, shape_.heads * shape_.head_size});
+    a.key = make_contiguous_view(key_.data(), DType::bfloat16,
+                                 {kTokens, shape_.kv_heads * shape_.head_size});
+    a.head_size = shape_.head_size;
+    a.cos_sin_cache =
+        make_contiguous_view(cache_.data(), DType::float32, {kMaxPosition, shape_.rotary_dim});
+    a.is_neox = shape_.is_neox;
+    a.backend = backend;
+    return a;
+  }
+
+ private:
+  Shape shape_;
+  std::vector<detail::bf16_t> query_, key_;
+  std::vector<float> cache_;
+  std::vector<int64_t> positions_;
+};
+
+void set_counters(benchmark::State& state, int64_t bytes) {
+  // Printed as "GB=<value>/s": decimal gigabytes per second of wall time.
+  state.counters["GB"] = benchmark::Counter(double(bytes) * 1e-9 * double(state.iterations()),
+                                              benchmark::Counter::kIsRate);
+}
+
+void bench_backend(benchmark::State& state, Shape shape, Backend backend) {
+  Buffers buffers(shape);
+  const RotaryArgs args = buffers.args(backend);
+  rotary_embedding(args);  // warm up: page faults, thread pool
+  for (auto _ : state) {
+    rotary_embedding(args);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, bytes_per_call(shape));
+}
+
+void bench_memcpy(benchmark::State& state, Shape shape) {
+  const size_t half = size_t(bytes_per_call(shape) / 2);
+  std::vector<unsigned char> source(half, 1), destination(half, 0);
+  for (auto _ : state) {
+    std::memcpy(destination.data(), source.data(), half);
+    benchmark::DoNotOptimize(destination.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, bytes_per_call(shape));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const char* threads = std::getenv("OMP_NUM_THREADS");
+  benchmark::AddCustomContext("OMP_NUM_THREADS", threads ? threads : "(unset: all cores)");
+  benchmark::AddCustomContext("ropekit_cpu_isa",
+                              detail::cpu::to_string(detail::cpu::selected_isa()));
+  for (const Shape& shape : kShapes) {
+    const std::string name = shape.name;
+    benchmark::RegisterBenchmark((name + "/reference").c_str(), bench_backend, shape,
+                                 Backend::reference)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((name + "/cpu").c_str(), bench_backend, shape, Backend::cpu)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((name + "/memcpy").c_str(), bench_memcpy, shape)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
