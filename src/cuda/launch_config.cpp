@@ -1,0 +1,105 @@
+#include "cuda/launch_config.hpp"
+
+#include <algorithm>
+
+#include "ropekit/tensor.hpp"
+
+namespace ropekit::cuda {
+namespace {
+
+bool aligned(const void* pointer, int64_t bytes) {
+  return reinterpret_cast<uintptr_t>(pointer) % uintptr_t(bytes) == 0;
+}
+
+bool layout_aligned(const detail::HeadLayout& layout, int64_t element_bytes, int64_t access_bytes) {
+  const auto stride_ok = [&](int64_t stride) { return (stride * element_bytes) % access_bytes == 0; };
+  return aligned(layout.data, access_bytes) && stride_ok(layout.batch_stride) &&
+         stride_ok(layout.seq_stride) && stride_ok(layout.head_stride);
+}
+
+}  // namespace
+
+int choose_pairs_per_thread(const detail::Problem& p) {
+  const int64_t x_bytes = element_size(p.x_dtype);
+  const int64_t cache_bytes = element_size(p.cache_dtype);
+  const int64_t half = p.rotary_dim / 2;
+  for (int pairs = 8; pairs > 1; pairs /= 2) {
+    if (half % pairs != 0) continue;
+    // NeoX: two slices of `pairs` elements; GPT-J: one slice of 2 * pairs interleaved elements.
+    const int64_t access = (p.is_neox ? pairs : 2 * pairs) * x_bytes;
+    if (access > 16) continue;
+    bool ok = layout_aligned(p.query_in, x_bytes, access) &&
+              layout_aligned(p.query_out, x_bytes, access);
+    if (p.has_key)
+      ok = ok && layout_aligned(p.key_in, x_bytes, access) &&
+           layout_aligned(p.key_out, x_bytes, access);
+    const int64_t cache_access = std::min<int64_t>(16, pairs * cache_bytes);
+    ok = ok && aligned(p.cache, cache_access) &&
+         (p.cache_row_stride * cache_bytes) % cache_access == 0;
+    if (ok) return pairs;
+  }
+  return 1;
+}
+
+LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, int heads_per_thread,
+                              int block_threads) {
+  LaunchShape shape;
+  const int total_heads = int(p.num_heads + (p.has_key ? p.num_kv_heads : 0));
+  shape.heads_per_thread = std::clamp(heads_per_thread, 1, total_heads);
+  shape.block_threads = block_threads;
+  shape.head_groups = (total_heads + shape.heads_per_thread - 1) / shape.heads_per_thread;
+  shape.chunks_per_head = int(p.rotary_dim / 2 / pairs_per_thread);
+  shape.total_threads =
+      uint64_t(p.num_tokens()) * uint64_t(shape.head_groups) * uint64_t(shape.chunks_per_head);
+  return shape;
+}
+
+LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
+                                int multiprocessor_count) {
+  // 2048 resident threads per multiprocessor on sm_80/sm_90.
+  constexpr uint64_t kThreadsPerMultiprocessor = 2048;
+  constexpr uint64_t kTargetWaves = 8;
+  const uint64_t wanted = uint64_t(multiprocessor_count) * kThreadsPerMultiprocessor * kTargetWaves;
+  const LaunchShape one_head = make_launch_shape(p, pairs_per_thread, 1, 256);
+  int heads = 1;
+  while (heads < 4 && one_head.total_threads / uint64_t(2 * heads) >= wanted) heads *= 2;
+  // Small launches: smaller blocks spread the few threads over more multiprocessors.
+  const int block = one_head.total_threads < uint64_t(multiprocessor_count) * 256 ? 128 : 256;
+  return make_launch_shape(p, pairs_per_thread, heads, block);
+}
+
+RotaryParams make_params(const detail::Problem& p) {
+  RotaryParams r;
+  const auto head_tensor = [](const detail::HeadLayout& in, const detail::HeadLayout& out) {
+    HeadTensor t;
+    t.in = in.data;
+    t.out = out.data;
+    t.in_batch_stride = in.batch_stride;
+    t.in_seq_stride = in.seq_stride;
+    t.in_head_stride = in.head_stride;
+    t.out_batch_stride = out.batch_stride;
+    t.out_seq_stride = out.seq_stride;
+    t.out_head_stride = out.head_stride;
+    return t;
+  };
+  r.query = head_tensor(p.query_in, p.query_out);
+  if (p.has_key) r.key = head_tensor(p.key_in, p.key_out);
+  r.num_heads = int(p.num_heads);
+  r.num_kv_heads = p.has_key ? int(p.num_kv_heads) : 0;
+  r.head_size = int(p.head_size);
+  r.rotary_dim = int(p.rotary_dim);
+  r.seq = p.seq;
+  r.num_tokens = p.num_tokens();
+  r.positions = p.positions;
+  r.positions_batch_stride = p.positions_batch_stride;
+  r.positions_seq_stride = p.positions_seq_stride;
+  r.positions_int64 = p.positions_dtype == DType::int64;
+  r.cache = p.cache;
+  r.cache_row_stride = p.cache_row_stride;
+  r.max_position = p.max_position;
+  r.inverse = p.inverse;
+  r.copy_tail = !p.in_place && p.rotary_dim < p.head_size;
+  return r;
+}
+
+}  // namespace ropekit::cuda

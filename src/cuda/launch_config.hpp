@@ -1,0 +1,29 @@
+// Host-side choice of the kernel variant and launch shape from the problem and the device.
+#pragma once
+#include <cstdint>
+
+#include "core/problem.hpp"
+#include "cuda/rotary_params.hpp"
+
+namespace ropekit::cuda {
+
+// The widest pair count per thread (8, 4, 2 or 1) whose accesses are legal for this problem: a
+// thread's slice of x is one access of at most 16 bytes, every pointer and stride is aligned to
+// that width, and the chunk tiles the half rotary dimension. Its cos/sin slices must be aligned
+// to their own width (capped at 16 bytes) as well.
+int choose_pairs_per_thread(const detail::Problem& problem);
+
+// Heads per thread and block size: as few heads per thread as keep at least `target_waves` full
+// waves of threads on the device (more threads hide latency and shorten the tail), more heads per
+// thread when there is plenty of work (each reuses its cos/sin registers).
+LaunchShape choose_launch_shape(const detail::Problem& problem, int pairs_per_thread,
+                                int multiprocessor_count);
+
+// Fills the derived fields of `shape` (head groups, chunks, thread count).
+LaunchShape make_launch_shape(const detail::Problem& problem, int pairs_per_thread,
+                              int heads_per_thread, int block_threads);
+
+// The problem as the kernel sees it.
+RotaryParams make_params(const detail::Problem& problem);
+
+}  // namespace ropekit::cuda

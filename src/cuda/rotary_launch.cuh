@@ -1,0 +1,66 @@
+// Picks the kernel instantiation for (x dtype, cache dtype, pairing, pairs per thread) and launches
+// it. Included by one translation unit per x dtype (rotary_f32.cu, ...) to split compile time.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "cuda/rotary_kernel.cuh"
+#include "ropekit/tensor.hpp"
+
+namespace ropekit::cuda {
+
+// Launches asynchronously on `stream`; returns the launch error (no synchronization).
+template <class X>
+cudaError_t launch_rotary_typed(const RotaryParams& params, const LaunchShape& shape,
+                                DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
+
+// Runtime-to-compile-time dispatch; instantiated in the per-dtype .cu files.
+cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
+                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
+
+namespace detail_launch {
+
+template <class X, class C, bool kNeox, int kPairs>
+cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
+  const uint64_t blocks = (shape.total_threads + shape.block_threads - 1) / shape.block_threads;
+  kernel::rotary<X, C, kNeox, kPairs><<<unsigned(blocks), shape.block_threads, 0, stream>>>(params, shape);
+  return cudaGetLastError();
+}
+
+// Pair counts whose x access exceeds 16 bytes are never chosen; they map to an error, not a kernel.
+template <class X, class C, bool kNeox>
+cudaError_t launch_pairs(const RotaryParams& params, const LaunchShape& shape, int pairs,
+                         cudaStream_t stream) {
+  constexpr int kMaxAccessElements = 16 / sizeof(X);
+  constexpr int kMaxPairs = kNeox ? kMaxAccessElements : kMaxAccessElements / 2;
+  switch (pairs) {
+    case 1: return launch<X, C, kNeox, 1>(params, shape, stream);
+    case 2: if constexpr (kMaxPairs >= 2) return launch<X, C, kNeox, 2>(params, shape, stream); break;
+    case 4: if constexpr (kMaxPairs >= 4) return launch<X, C, kNeox, 4>(params, shape, stream); break;
+    case 8: if constexpr (kMaxPairs >= 8) return launch<X, C, kNeox, 8>(params, shape, stream); break;
+  }
+  return cudaErrorInvalidValue;
+}
+
+template <class X, class C>
+cudaError_t launch_style(const RotaryParams& params, const LaunchShape& shape, bool is_neox,
+                         int pairs, cudaStream_t stream) {
+  return is_neox ? launch_pairs<X, C, true>(params, shape, pairs, stream)
+                 : launch_pairs<X, C, false>(params, shape, pairs, stream);
+}
+
+}  // namespace detail_launch
+
+template <class X>
+cudaError_t launch_rotary_typed(const RotaryParams& params, const LaunchShape& shape,
+                                DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream) {
+  using namespace detail_launch;
+  switch (cache_dtype) {
+    case DType::float32: return launch_style<X, float>(params, shape, is_neox, pairs, stream);
+    case DType::float16: return launch_style<X, __half>(params, shape, is_neox, pairs, stream);
+    case DType::bfloat16:
+      return launch_style<X, __nv_bfloat16>(params, shape, is_neox, pairs, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace ropekit::cuda
