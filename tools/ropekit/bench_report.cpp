@@ -1,0 +1,118 @@
+#include "bench_report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace ropekit::cli {
+namespace {
+
+std::string format(const char* pattern, double value) {
+  if (!std::isfinite(value)) return "-";
+  char text[64];
+  std::snprintf(text, sizeof text, pattern, value);
+  return text;
+}
+
+// Cells of one row, in the order of the column titles below; empty strings where not measured.
+std::vector<std::string> cells(const BenchRow& row, bool for_csv) {
+  const bool timed = std::isfinite(row.seconds);
+  const auto measured = [&](bool valid, const char* pattern, double value) {
+    return valid ? format(pattern, value) : std::string(for_csv ? "" : "-");
+  };
+  return {row.shape,
+          std::to_string(row.tokens),
+          row.dtype,
+          row.cache_dtype,
+          row.backend,
+          measured(timed, "%.2f", row.seconds * 1e6),
+          measured(timed, "%.1f", row.gigabytes_per_second()),
+          format("%.1f", row.copy_gigabytes_per_second()),
+          measured(timed, "%.2f", row.fraction_of_copy()),
+          measured(row.compared, "%.2e", row.max_abs_error),
+          measured(row.compared, "%.3f", row.max_error_ratio),
+          row.note};
+}
+
+const std::vector<std::string>& titles() {
+  static const std::vector<std::string> names{
+      "shape", "tokens", "dtype", "cache", "backend", "us/call", "GB/s", "memcpy GB/s",
+      "of memcpy", "max abs err", "err/tol", "note"};
+  return names;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+nlohmann::json number_or_null(bool valid, double value) {
+  if (!valid || !std::isfinite(value)) return nullptr;
+  return value;
+}
+
+}  // namespace
+
+void print_table(std::ostream& out, const std::vector<BenchRow>& rows) {
+  std::vector<std::vector<std::string>> table{titles()};
+  for (const BenchRow& row : rows) table.push_back(cells(row, false));
+  std::vector<size_t> widths(titles().size(), 0);
+  for (const auto& line : table)
+    for (size_t c = 0; c < line.size(); ++c) widths[c] = std::max(widths[c], line[c].size());
+  // Text columns (shape, dtype, cache, backend, note) align left, numbers right.
+  const auto left_aligned = [](size_t column) {
+    return column == 0 || column == 2 || column == 3 || column == 4 || column == 11;
+  };
+  for (const auto& line : table) {
+    std::string text;
+    for (size_t c = 0; c < line.size(); ++c) {
+      const std::string padding(widths[c] - line[c].size(), ' ');
+      text += (c ? "  " : "") + (left_aligned(c) ? line[c] + padding : padding + line[c]);
+    }
+    text.erase(text.find_last_not_of(' ') + 1);
+    out << text << "\n";
+  }
+}
+
+void print_csv(std::ostream& out, const std::vector<BenchRow>& rows) {
+  out << "shape,tokens,dtype,cache_dtype,backend,device,repetitions,us_per_call,gb_per_s,"
+         "memcpy_gb_per_s,fraction_of_memcpy,max_abs_error,error_over_tolerance,note\n";
+  for (const BenchRow& row : rows) {
+    const std::vector<std::string> c = cells(row, true);
+    out << csv_field(row.shape) << "," << row.tokens << "," << row.dtype << "," << row.cache_dtype
+        << "," << row.backend << "," << csv_field(row.device) << "," << row.repetitions << ","
+        << c[5] << "," << c[6] << "," << c[7] << "," << c[8] << "," << c[9] << "," << c[10] << ","
+        << csv_field(row.note) << "\n";
+  }
+}
+
+void print_json(std::ostream& out, const std::vector<BenchRow>& rows) {
+  nlohmann::json results = nlohmann::json::array();
+  for (const BenchRow& row : rows) {
+    const bool timed = std::isfinite(row.seconds);
+    results.push_back({
+        {"shape", row.shape},
+        {"tokens", row.tokens},
+        {"dtype", row.dtype},
+        {"cache_dtype", row.cache_dtype},
+        {"backend", row.backend},
+        {"device", row.device},
+        {"repetitions", row.repetitions},
+        {"seconds_per_call", number_or_null(timed, row.seconds)},
+        {"bytes", row.bytes},
+        {"gb_per_s", number_or_null(timed, row.gigabytes_per_second())},
+        {"memcpy_seconds", number_or_null(true, row.copy_seconds)},
+        {"memcpy_gb_per_s", number_or_null(true, row.copy_gigabytes_per_second())},
+        {"fraction_of_memcpy", number_or_null(timed, row.fraction_of_copy())},
+        {"max_abs_error", number_or_null(row.compared, row.max_abs_error)},
+        {"error_over_tolerance", number_or_null(row.compared, row.max_error_ratio)},
+        {"note", row.note},
+    });
+  }
+  out << results.dump(2) << "\n";
+}
+
+}  // namespace ropekit::cli

@@ -1,0 +1,35 @@
+// The results of `ropekit bench` and their three output formats (aligned table, CSV, JSON).
+#pragma once
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace ropekit::cli {
+
+struct BenchRow {
+  std::string shape;
+  int64_t tokens = 0;
+  std::string dtype;
+  std::string cache_dtype;
+  std::string backend;
+  std::string device;
+  int repetitions = 0;
+  double seconds = 0;       // median per call; NaN when not timed (see note)
+  int64_t bytes = 0;        // bytes_moved(): sectors read + written
+  double copy_seconds = 0;  // median device copy moving the same bytes (bytes / 2 copied)
+  bool compared = false;    // false for the reference itself
+  double max_abs_error = 0;
+  double max_error_ratio = 0;  // max |error| / tolerance (compare_outputs.hpp): <= 1 is within
+  std::string note;
+
+  double gigabytes_per_second() const { return double(bytes) / seconds / 1e9; }
+  double copy_gigabytes_per_second() const { return double(bytes) / copy_seconds / 1e9; }
+  double fraction_of_copy() const { return copy_seconds / seconds; }
+};
+
+void print_table(std::ostream& out, const std::vector<BenchRow>& rows);
+void print_csv(std::ostream& out, const std::vector<BenchRow>& rows);
+void print_json(std::ostream& out, const std::vector<BenchRow>& rows);
+
+}  // namespace ropekit::cli

@@ -1,0 +1,268 @@
+// `ropekit bench`: time per call, bandwidth, fraction of a memcpy and error vs the reference for
+// real model shapes on every available backend.
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <random>
+
+#include "backend_devices.hpp"
+#include "bench_report.hpp"
+#include "bench_traffic.hpp"
+#include "commands.hpp"
+#include "compare_outputs.hpp"
+#include "dtype_names.hpp"
+#include "model_shapes.hpp"
+#include "problem_buffers.hpp"
+#include "progress.hpp"
+
+namespace ropekit::cli {
+namespace {
+
+// The float64 reference loops take about a second per call at T=16384 on one core: beyond this
+// many tokens it runs once (as the oracle) but is not timed, to keep the default run short.
+constexpr int64_t kReferenceTimedTokens = 4096;
+constexpr int kReferenceMaxRepetitions = 3;
+// Automatic repetitions: enough calls for about this long per measurement, within the bounds.
+constexpr double kSecondsPerMeasurement = 0.25;
+constexpr int kMinRepetitions = 3;
+constexpr int kMaxRepetitions = 200;
+
+struct BenchOptions {
+  std::vector<std::string> shapes;
+  std::vector<int64_t> tokens{1, 16, 256, 4096, 16384};
+  std::string dtype_name = "bfloat16";
+  std::string cache_dtype_name;  // empty: the same as dtype
+  DType dtype = DType::bfloat16;
+  DType cache_dtype = DType::bfloat16;
+  std::vector<std::string> backends;
+  int repetitions = 0;  // 0: automatic
+  // Llama 3.1's max_position_embeddings: the cache a serving engine actually holds (64 MiB in
+  // float32 at rotary_dim 128), larger than CPU and GPU last-level caches, so random positions
+  // read their rows from DRAM as in batched decoding over long contexts.
+  int64_t max_position = 131072;
+  uint64_t seed = 0;
+  bool csv = false;
+  bool json = false;
+  bool quiet = false;
+};
+
+std::vector<std::string> expand_shapes(const std::vector<std::string>& names) {
+  if (names.empty()) return default_shape_names();
+  std::vector<std::string> expanded;
+  for (const std::string& name : names) {
+    if (name == "all") {
+      for (const ModelShape& shape : model_shapes()) expanded.push_back(shape.name);
+    } else {
+      find_model_shape(name);  // throws naming --shape
+      expanded.push_back(name);
+    }
+  }
+  return expanded;
+}
+
+std::string dtype_name(DType dtype) { return to_string(dtype); }
+
+int choose_repetitions(const BenchOptions& options, Backend backend, DeviceOps& ops,
+                       const std::function<void()>& call) {
+  int repetitions = options.repetitions;
+  if (repetitions == 0) {
+    const double estimate = std::max(ops.seconds_per_call(call, 1), 1e-7);
+    repetitions = int(std::clamp(kSecondsPerMeasurement / estimate, double(kMinRepetitions),
+                                 double(kMaxRepetitions)));
+  }
+  if (backend == Backend::reference) repetitions = std::min(repetitions, kReferenceMaxRepetitions);
+  return repetitions;
+}
+
+class BenchRun {
+ public:
+  BenchRun(const BenchOptions& options, BackendDevices& devices, std::vector<Backend> backends)
+      : options_(options), devices_(devices), backends_(std::move(backends)) {}
+
+  std::vector<BenchRow> run() {
+    const std::vector<std::string> shapes = expand_shapes(options_.shapes);
+    Progress progress(int(shapes.size() * options_.tokens.size() * backends_.size()),
+                      !options_.quiet);
+    std::vector<BenchRow> rows;
+    for (const std::string& name : shapes) {
+      const ModelShape& shape = find_model_shape(name);
+      const std::vector<unsigned char> cache =
+          make_rope_cache_bytes(options_.max_position, shape.rotary_dim, options_.cache_dtype);
+      for (int64_t tokens : options_.tokens) {
+        const ProblemSpec spec = make_spec(shape, tokens);
+        const uint64_t seed = options_.seed + uint64_t(rows.size());
+        // The oracle: the reference backend on the host, on the same bytes every backend gets.
+        ProblemBuffers oracle(devices_.host(), spec, seed, &cache);
+        rotary_embedding(oracle.args(Backend::reference));
+        const auto expected = oracle.download();
+        oracle.restore();
+        std::map<std::string, double> copy_seconds;  // per device, for this row's bytes
+        for (Backend backend : backends_) {
+          progress.step(name + " T=" + std::to_string(tokens) + " " + to_string(backend));
+          rows.push_back(measure(shape, spec, backend, seed, cache, oracle, expected,
+                                 copy_seconds));
+        }
+      }
+    }
+    return rows;
+  }
+
+ private:
+  ProblemSpec make_spec(const ModelShape& shape, int64_t tokens) const {
+    ProblemSpec spec;
+    spec.tokens = tokens;
+    spec.num_heads = shape.num_heads;
+    spec.num_kv_heads = shape.num_kv_heads;
+    spec.head_size = shape.head_size;
+    spec.rotary_dim = shape.rotary_dim;
+    spec.is_neox = shape.is_neox;
+    spec.x_dtype = options_.dtype;
+    spec.cache_dtype = options_.cache_dtype;
+    spec.positions_dtype = DType::int64;
+    spec.max_position = options_.max_position;
+    return spec;
+  }
+
+  BenchRow measure(const ModelShape& shape, const ProblemSpec& spec, Backend backend,
+                   uint64_t seed, const std::vector<unsigned char>& cache, ProblemBuffers& oracle,
+                   const std::vector<std::vector<unsigned char>>& expected,
+                   std::map<std::string, double>& copy_seconds) {
+    DeviceOps& ops = devices_.for_backend(backend);
+    BenchRow row;
+    row.shape = shape.name;
+    row.tokens = spec.tokens;
+    row.dtype = dtype_name(spec.x_dtype);
+    row.cache_dtype = dtype_name(spec.cache_dtype);
+    row.backend = to_string(backend);
+    row.device = ops.name();
+
+    // The reference times itself on the oracle's buffers; other backends get their own copy.
+    std::unique_ptr<ProblemBuffers> own;
+    ProblemBuffers* problem = &oracle;
+    if (backend != Backend::reference) {
+      own = std::make_unique<ProblemBuffers>(ops, spec, seed, &cache);
+      problem = own.get();
+      rotary_embedding(problem->args(backend));
+      const Comparison comparison = compare_with_reference(*problem, expected, problem->download());
+      row.compared = true;
+      row.max_abs_error = comparison.max_abs_error;
+      row.max_error_ratio = comparison.max_error_ratio;
+      if (!comparison.passed())
+        row.note = "MISMATCH: " + std::to_string(comparison.mismatches) + " elements";
+    }
+    row.bytes = bytes_moved(*problem);
+
+    const RotaryArgs args = problem->args(backend);
+    const std::function<void()> call = [&args] { rotary_embedding(args); };
+    if (backend == Backend::reference && spec.tokens > kReferenceTimedTokens) {
+      row.seconds = NAN;
+      row.repetitions = 0;
+      row.note = "not timed above T=" + std::to_string(kReferenceTimedTokens) +
+                 " (float64 loops); ran once as the oracle";
+    } else {
+      row.repetitions = choose_repetitions(options_, backend, ops, call);
+      row.seconds = ops.seconds_per_call(call, row.repetitions);
+    }
+    // A copy of bytes/2 reads and writes `bytes`: the same traffic as the rotary call.
+    auto found = copy_seconds.find(ops.name());
+    if (found == copy_seconds.end())
+      found = copy_seconds
+                  .emplace(ops.name(), ops.seconds_per_copy(size_t(row.bytes / 2),
+                                                            std::max(row.repetitions,
+                                                                     kMinRepetitions)))
+                  .first;
+    row.copy_seconds = found->second;
+    return row;
+  }
+
+  const BenchOptions& options_;
+  BackendDevices& devices_;
+  std::vector<Backend> backends_;
+};
+
+void run_bench(const BenchOptions& options_in) {
+  BenchOptions options = options_in;
+  options.dtype = floating_dtype_names().at(options.dtype_name);
+  options.cache_dtype = options.cache_dtype_name.empty()
+                            ? options.dtype
+                            : floating_dtype_names().at(options.cache_dtype_name);
+  BackendDevices devices;
+  const std::vector<Backend> backends = devices.select(options.backends, true);
+  if (backends.empty()) throw Error("--backend: no backend is available");
+
+  const std::vector<BenchRow> rows = BenchRun(options, devices, backends).run();
+  if (options.json) {
+    print_json(std::cout, rows);
+  } else if (options.csv) {
+    print_csv(std::cout, rows);
+  } else {
+    std::cout << "ropekit bench: max_position " << options.max_position
+              << ", random positions, in place, positions int64\n";
+    for (Backend backend : backends)
+      std::cout << "  " << to_string(backend) << " on " << devices.for_backend(backend).name()
+                << "\n";
+    std::cout << "  GB/s counts 32-byte sectors of the rotary parts of q and k (read + written),"
+                 " cos/sin rows and positions;\n"
+                 "  of memcpy = time of a device copy moving the same bytes / time per call;\n"
+                 "  err/tol = max |error vs reference| / tolerance (one ulp of the dtype + float32"
+                 " arithmetic): <= 1 passes\n\n";
+    print_table(std::cout, rows);
+  }
+  for (const BenchRow& row : rows)
+    if (row.note.rfind("MISMATCH", 0) == 0)
+      throw Error(row.backend + " differs from the reference on " + row.shape +
+                  " T=" + std::to_string(row.tokens) + " (" + row.note + ")");
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto options = std::make_shared<BenchOptions>();
+  options->seed = std::random_device{}();
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Time every backend on real model shapes: time per call, GB/s, fraction of a "
+               "memcpy, max error vs the reference backend");
+
+  std::vector<std::string> shape_names{"all"};
+  for (const ModelShape& shape : model_shapes()) shape_names.push_back(shape.name);
+  bench->add_option("--shape", options->shapes,
+                    "Model shape(s), repeatable or comma-separated, or 'all' "
+                    "(default: llama3-8b, glm4-9b, neox-20b, deepseek-v3)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(shape_names));
+  bench->add_option("--tokens", options->tokens,
+                    "Token counts T (default: 1,16,256,4096,16384)")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 22));
+  std::vector<std::string> dtype_list;
+  for (const auto& entry : floating_dtype_names()) dtype_list.push_back(entry.first);
+  bench->add_option("--dtype", options->dtype_name,
+                    "Query/key dtype: float32, float16 or bfloat16 (default: bfloat16)")
+      ->check(CLI::IsMember(dtype_list));
+  bench->add_option("--cache-dtype", options->cache_dtype_name,
+                    "cos/sin cache dtype (default: the --dtype)")
+      ->check(CLI::IsMember(dtype_list));
+  std::vector<std::string> backend_list;
+  for (const auto& entry : backend_names()) backend_list.push_back(entry.first);
+  bench->add_option("--backend", options->backends,
+                    "Backend(s): reference, cpu, cuda (default: every available one)")
+      ->delimiter(',')
+      ->check(CLI::IsMember(backend_list));
+  bench->add_option("--repetitions", options->repetitions,
+                    "Timed calls per measurement, median reported (default: about 0.25 s worth, "
+                    "3 to 200; the reference at most 3)")
+      ->check(CLI::Range(1, 100000));
+  bench->add_option("--max-position", options->max_position,
+                    "Rows of the cos/sin cache; positions are drawn uniformly below it "
+                    "(default: 131072, Llama 3.1's context length)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
+  bench->add_option("--seed", options->seed, "Seed of the random data (default: random)");
+  CLI::Option* csv = bench->add_flag("--csv", options->csv, "Print CSV instead of a table");
+  CLI::Option* json = bench->add_flag("--json", options->json, "Print JSON instead of a table");
+  csv->excludes(json);
+  bench->add_flag("--quiet", options->quiet, "No progress lines on stderr");
+  bench->callback([options] { run_bench(*options); });
+}
+
+}  // namespace ropekit::cli
