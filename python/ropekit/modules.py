@@ -1,0 +1,71 @@
+"""ropekit.RotaryEmbedding: a torch.nn.Module over torch.ops.ropekit.rotary_embedding."""
+import torch
+
+from . import torch_ops  # noqa: F401  (registers torch.ops.ropekit)
+from .functional import build_cos_sin_cache
+
+_CACHE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+class RotaryEmbedding(torch.nn.Module):
+    """Rotary position embedding with its own cos/sin cache, vLLM's ``RotaryEmbedding`` contract.
+
+    ``forward(positions, query, key)`` rotates query and key (key may be None) in place and returns
+    them. The cache follows the inputs: for each (device, dtype) it is built once on the CPU (angles
+    in float64, rounded once to that dtype, never a cast of a rounded cache), moved to the device
+    and kept; later calls only look it up. ``cos_sin_cache`` (a non-persistent buffer, in ``dtype``)
+    moves with ``module.to(...)`` like any buffer and is used as is whenever it matches.
+
+    Under torch.compile(fullgraph=True) the lookup traces, but building a missing cache does not:
+    run once eagerly on the target device and dtype first, or construct with that dtype and move
+    the module to that device.
+    """
+
+    def __init__(self, head_size, rotary_dim, max_position, base=10000.0, is_neox=True,
+                 dtype=torch.float32, *, inv_freq=None, attention_factor=1.0):
+        super().__init__()
+        if dtype not in _CACHE_DTYPES:
+            raise ValueError(f"dtype: expected one of {_CACHE_DTYPES}, got {dtype}")
+        self.head_size = int(head_size)
+        self.rotary_dim = int(rotary_dim)
+        self.max_position = int(max_position)
+        self.base = float(base)
+        self.is_neox = bool(is_neox)
+        self.attention_factor = float(attention_factor)
+        self._inv_freq = None if inv_freq is None else [float(f) for f in inv_freq]
+        self.register_buffer("cos_sin_cache", self._build_cache(dtype), persistent=False)
+        self._caches = {}  # (device, dtype) -> cache, for inputs unlike the buffer
+
+    @classmethod
+    def from_hf_config(cls, config, *, dtype=torch.float32):
+        """From a Hugging Face config: not available yet (needs ropekit's RopeConfig bindings)."""
+        raise NotImplementedError(
+            "RotaryEmbedding.from_hf_config: this build of ropekit has no RopeConfig bindings yet")
+
+    def extra_repr(self):
+        return (f"head_size={self.head_size}, rotary_dim={self.rotary_dim}, "
+                f"max_position={self.max_position}, base={self.base}, is_neox={self.is_neox}")
+
+    def _build_cache(self, dtype):
+        return build_cos_sin_cache(self.max_position, self.rotary_dim, self.base,
+                                   inv_freq=self._inv_freq,
+                                   attention_factor=self.attention_factor, dtype=dtype)
+
+    def cache_for(self, device, dtype):
+        """The cos/sin cache on ``device`` in ``dtype``, built on first request."""
+        cache = self.cos_sin_cache
+        if cache.device == device and cache.dtype == dtype:
+            return cache
+        key = (device, dtype)
+        cache = self._caches.get(key)
+        if cache is None:
+            cache = self._build_cache(dtype).to(device)
+            self._caches[key] = cache
+        return cache
+
+    def forward(self, positions, query, key=None):
+        cache_dtype = query.dtype if query.dtype in _CACHE_DTYPES else torch.float32
+        cache = self.cache_for(query.device, cache_dtype)
+        torch.ops.ropekit.rotary_embedding(positions, query, key, self.head_size, cache,
+                                           self.is_neox)
+        return query, key
