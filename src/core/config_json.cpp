@@ -142,12 +142,16 @@ const json& select_rope_section(const json& section, const std::string& name) {
 void parse_rope_section(const json& section, const std::string& prefix, RopeConfig& config) {
   const Field rope_type = field_of(section, "rope_type", prefix);
   const Field old_type = field_of(section, "type", prefix);
-  if (rope_type && old_type && *rope_type.value != *old_type.value)
-    fail(rope_type.name, "disagrees with " + old_type.name + " (" + describe(*rope_type.value) +
-                             " vs " + describe(*old_type.value) + ")");
-  if (rope_type) config.type = parse_rope_type(rope_type);
-  else if (old_type) config.type = parse_rope_type(old_type);
-  else config.type = RopeType::default_rope;
+  config.type = RopeType::default_rope;
+  if (old_type) config.type = parse_rope_type(old_type);
+  if (rope_type) {
+    config.type = parse_rope_type(rope_type);
+    // Configs re-saved by transformers keep the old "type" next to the new "rope_type"
+    // (Qwen2-VL: "mrope" beside "default"): they must name the same variant.
+    if (old_type && parse_rope_type(old_type) != config.type)
+      fail(rope_type.name, "disagrees with " + old_type.name + " (" + describe(*rope_type.value) +
+                               " vs " + describe(*old_type.value) + ")");
+  }
 
   const std::set<std::string> allowed = allowed_keys(config.type);
   for (auto it = section.begin(); it != section.end(); ++it)

@@ -127,6 +127,11 @@ TEST(ConfigParse, AlternativeSpellings) {
   c = parse_hf_config(R"({"head_dim": 8, "rope_scaling": {"type": "linear", "rope_type": "linear",
       "factor": 2}})");
   EXPECT_EQ(c.type, RopeType::linear);
+  // Qwen2-VL re-saved by transformers 5: the old "mrope" beside the standardized "default".
+  c = parse_hf_config(R"({"head_dim": 128, "rope_scaling": {"type": "mrope", "rope_type": "default",
+      "mrope_section": [16, 24, 24]}})");
+  EXPECT_EQ(c.type, RopeType::default_rope);
+  EXPECT_TRUE(c.mrope_section.has_value());
 
   // Per-layer-type rope_parameters (Gemma-3 in v5): the full-attention section is used.
   c = parse_hf_config(R"({"head_dim": 256, "rope_parameters": {
