@@ -14,7 +14,8 @@ class RotaryEmbedding(torch.nn.Module):
     them. The cache follows the inputs: for each (device, dtype) it is built once on the CPU (angles
     in float64, rounded once to that dtype, never a cast of a rounded cache), moved to the device
     and kept; later calls only look it up. ``cos_sin_cache`` (a non-persistent buffer, in ``dtype``)
-    moves with ``module.to(...)`` like any buffer and is used as is whenever it matches.
+    moves with ``module.to(...)`` like any buffer (a new dtype is rebuilt, not cast) and is used
+    as is whenever it matches the inputs.
 
     Under torch.compile(fullgraph=True) the lookup traces, but building a missing cache does not:
     run once eagerly on the target device and dtype first, or construct with that dtype and move
@@ -62,6 +63,16 @@ class RotaryEmbedding(torch.nn.Module):
             cache = self._build_cache(dtype).to(device)
             self._caches[key] = cache
         return cache
+
+    def _apply(self, fn, *args, **kwargs):
+        # module.to(dtype) casts buffers; a cast of the rounded cache would round twice, so a
+        # changed dtype is rebuilt from float64 instead.
+        built_dtype = self.cos_sin_cache.dtype
+        super()._apply(fn, *args, **kwargs)
+        cache = self.cos_sin_cache
+        if cache.dtype != built_dtype and cache.dtype in _CACHE_DTYPES:
+            self.cos_sin_cache = self._build_cache(cache.dtype).to(cache.device)
+        return self
 
     def forward(self, positions, query, key=None):
         cache_dtype = query.dtype if query.dtype in _CACHE_DTYPES else torch.float32
