@@ -19,9 +19,9 @@
 namespace ropekit::cli {
 namespace {
 
-// The float64 reference loops take about a second per call at T=16384 on one core: beyond this
-// many tokens it runs once (as the oracle) but is not timed, to keep the default run short.
-constexpr int64_t kReferenceTimedTokens = 4096;
+// The float64 reference loops are slow (about 45 ms per call for llama3-8b at T=4096 on the
+// 2-core dev machine, 4x that at T=16384): time them with a few calls only, without the
+// estimating call, to keep the default run well under two minutes.
 constexpr int kReferenceMaxRepetitions = 3;
 // Automatic repetitions: enough calls for about this long per measurement, within the bounds.
 constexpr double kSecondsPerMeasurement = 0.25;
@@ -61,18 +61,10 @@ std::vector<std::string> expand_shapes(const std::vector<std::string>& names) {
   return expanded;
 }
 
-std::string dtype_name(DType dtype) { return to_string(dtype); }
-
-int choose_repetitions(const BenchOptions& options, Backend backend, DeviceOps& ops,
-                       const std::function<void()>& call) {
-  int repetitions = options.repetitions;
-  if (repetitions == 0) {
-    const double estimate = std::max(ops.seconds_per_call(call, 1), 1e-7);
-    repetitions = int(std::clamp(kSecondsPerMeasurement / estimate, double(kMinRepetitions),
-                                 double(kMaxRepetitions)));
-  }
-  if (backend == Backend::reference) repetitions = std::min(repetitions, kReferenceMaxRepetitions);
-  return repetitions;
+// Repetitions for a measurement whose single call took about `estimate` seconds.
+int automatic_repetitions(double estimate) {
+  return int(std::clamp(kSecondsPerMeasurement / std::max(estimate, 1e-7),
+                        double(kMinRepetitions), double(kMaxRepetitions)));
 }
 
 class BenchRun {
@@ -132,8 +124,8 @@ class BenchRun {
     BenchRow row;
     row.shape = shape.name;
     row.tokens = spec.tokens;
-    row.dtype = dtype_name(spec.x_dtype);
-    row.cache_dtype = dtype_name(spec.cache_dtype);
+    row.dtype = to_string(spec.x_dtype);
+    row.cache_dtype = to_string(spec.cache_dtype);
     row.backend = to_string(backend);
     row.device = ops.name();
 
@@ -155,25 +147,30 @@ class BenchRun {
 
     const RotaryArgs args = problem->args(backend);
     const std::function<void()> call = [&args] { rotary_embedding(args); };
-    if (backend == Backend::reference && spec.tokens > kReferenceTimedTokens) {
-      row.seconds = NAN;
-      row.repetitions = 0;
-      row.note = "not timed above T=" + std::to_string(kReferenceTimedTokens) +
-                 " (float64 loops); ran once as the oracle";
+    if (backend == Backend::reference) {
+      row.repetitions = options_.repetitions == 0
+                            ? kReferenceMaxRepetitions
+                            : std::min(options_.repetitions, kReferenceMaxRepetitions);
     } else {
-      row.repetitions = choose_repetitions(options_, backend, ops, call);
-      row.seconds = ops.seconds_per_call(call, row.repetitions);
+      row.repetitions = options_.repetitions != 0
+                            ? options_.repetitions
+                            : automatic_repetitions(ops.seconds_per_call(call, 1));
     }
+    row.seconds = ops.seconds_per_call(call, row.repetitions);
+
     // A copy of bytes/2 reads and writes `bytes`: the same traffic as the rotary call.
     auto found = copy_seconds.find(ops.name());
     if (found == copy_seconds.end())
-      found = copy_seconds
-                  .emplace(ops.name(), ops.seconds_per_copy(size_t(row.bytes / 2),
-                                                            std::max(row.repetitions,
-                                                                     kMinRepetitions)))
-                  .first;
+      found = copy_seconds.emplace(ops.name(), seconds_per_copy(ops, size_t(row.bytes / 2))).first;
     row.copy_seconds = found->second;
     return row;
+  }
+
+  double seconds_per_copy(DeviceOps& ops, size_t bytes) const {
+    const int repetitions = options_.repetitions != 0
+                                ? options_.repetitions
+                                : automatic_repetitions(ops.seconds_per_copy(bytes, 1));
+    return ops.seconds_per_copy(bytes, repetitions);
   }
 
   const BenchOptions& options_;
