@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+
+#include "ropekit/version.hpp"
 
 namespace ropekit::cli {
 namespace {
@@ -49,6 +52,16 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
+// Numbers in docs carry their date: ISO 8601, UTC.
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
 nlohmann::json number_or_null(bool valid, double value) {
   if (!valid || !std::isfinite(value)) return nullptr;
   return value;
@@ -56,7 +69,14 @@ nlohmann::json number_or_null(bool valid, double value) {
 
 }  // namespace
 
-void print_table(std::ostream& out, const std::vector<BenchRow>& rows) {
+void print_table(std::ostream& out, const BenchSetup& setup, const std::vector<BenchRow>& rows) {
+  out << "ropekit " << kVersion << " bench, " << utc_now() << ", seed " << setup.seed
+      << ": in place, int64 positions drawn uniformly from [0, " << setup.max_position << ")\n";
+  for (const std::string& line : setup.backend_devices) out << "  " << line << "\n";
+  out << "  GB/s counts the 32-byte sectors of the rotary parts of q and k (read + written), of the\n"
+         "  cos/sin rows and of the positions; of memcpy = time of a device copy moving the same\n"
+         "  bytes / time per call; err/tol = max |error vs reference| / tolerance (one ulp of the\n"
+         "  dtype + float32 arithmetic), <= 1 is within tolerance\n\n";
   std::vector<std::vector<std::string>> table{titles()};
   for (const BenchRow& row : rows) table.push_back(cells(row, false));
   std::vector<size_t> widths(titles().size(), 0);
@@ -89,7 +109,7 @@ void print_csv(std::ostream& out, const std::vector<BenchRow>& rows) {
   }
 }
 
-void print_json(std::ostream& out, const std::vector<BenchRow>& rows) {
+void print_json(std::ostream& out, const BenchSetup& setup, const std::vector<BenchRow>& rows) {
   nlohmann::json results = nlohmann::json::array();
   for (const BenchRow& row : rows) {
     const bool timed = std::isfinite(row.seconds);
@@ -112,7 +132,13 @@ void print_json(std::ostream& out, const std::vector<BenchRow>& rows) {
         {"note", row.note},
     });
   }
-  out << results.dump(2) << "\n";
+  const nlohmann::json document{{"ropekit_version", kVersion},
+                                 {"date", utc_now()},
+                                 {"seed", setup.seed},
+                                 {"max_position", setup.max_position},
+                                 {"backends", setup.backend_devices},
+                                 {"results", results}};
+  out << document.dump(2) << "\n";
 }
 
 }  // namespace ropekit::cli

@@ -28,8 +28,15 @@ struct BenchRow {
   double fraction_of_copy() const { return copy_seconds / seconds; }
 };
 
-void print_table(std::ostream& out, const std::vector<BenchRow>& rows);
+// What every row shares: printed above the table and as the top level of the JSON.
+struct BenchSetup {
+  int64_t max_position = 0;
+  uint64_t seed = 0;
+  std::vector<std::string> backend_devices;  // "cpu on host (2 hardware threads)"
+};
+
+void print_table(std::ostream& out, const BenchSetup& setup, const std::vector<BenchRow>& rows);
 void print_csv(std::ostream& out, const std::vector<BenchRow>& rows);
-void print_json(std::ostream& out, const std::vector<BenchRow>& rows);
+void print_json(std::ostream& out, const BenchSetup& setup, const std::vector<BenchRow>& rows);
 
 }  // namespace ropekit::cli

@@ -189,23 +189,18 @@ void run_bench(const BenchOptions& options_in) {
   if (backends.empty()) throw Error("--backend: no backend is available");
 
   const std::vector<BenchRow> rows = BenchRun(options, devices, backends).run();
-  if (options.json) {
-    print_json(std::cout, rows);
-  } else if (options.csv) {
+  BenchSetup setup;
+  setup.max_position = options.max_position;
+  setup.seed = options.seed;
+  for (Backend backend : backends)
+    setup.backend_devices.push_back(to_string(backend) + " on " +
+                                    devices.for_backend(backend).name());
+  if (options.json)
+    print_json(std::cout, setup, rows);
+  else if (options.csv)
     print_csv(std::cout, rows);
-  } else {
-    std::cout << "ropekit bench: max_position " << options.max_position
-              << ", random positions, in place, positions int64\n";
-    for (Backend backend : backends)
-      std::cout << "  " << to_string(backend) << " on " << devices.for_backend(backend).name()
-                << "\n";
-    std::cout << "  GB/s counts 32-byte sectors of the rotary parts of q and k (read + written),"
-                 " cos/sin rows and positions;\n"
-                 "  of memcpy = time of a device copy moving the same bytes / time per call;\n"
-                 "  err/tol = max |error vs reference| / tolerance (one ulp of the dtype + float32"
-                 " arithmetic): <= 1 passes\n\n";
-    print_table(std::cout, rows);
-  }
+  else
+    print_table(std::cout, setup, rows);
   for (const BenchRow& row : rows)
     if (row.note.rfind("MISMATCH", 0) == 0)
       throw Error(row.backend + " differs from the reference on " + row.shape +

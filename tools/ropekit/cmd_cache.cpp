@@ -106,9 +106,12 @@ void print_cache_summary(const std::vector<unsigned char>& bytes, DType dtype, i
               c.type == RopeType::longrope ? " (short rows, then long rows)" : "");
   std::printf("max |error| vs float64 cos/sin(p * inv_freq), per probe position:\n");
   const int64_t positions = c.type == RopeType::longrope ? rows - *c.original_max_position_embeddings : rows;
-  for (int64_t p : {int64_t{0}, int64_t{1}, int64_t{4095}, int64_t{4096}, int64_t{8191},
-                    int64_t{131071}, positions - 1}) {
-    if (p >= positions) continue;
+  std::vector<int64_t> probes = {0, 1, 4095, 4096, 8191, 131071, positions - 1};
+  probes.erase(std::remove_if(probes.begin(), probes.end(), [&](int64_t p) { return p >= positions; }),
+               probes.end());
+  std::sort(probes.begin(), probes.end());
+  probes.erase(std::unique(probes.begin(), probes.end()), probes.end());
+  for (int64_t p : probes) {
     if (c.type == RopeType::longrope) {
       const int64_t short_rows = *c.original_max_position_embeddings;
       if (p < short_rows)
@@ -128,8 +131,7 @@ void write_npy(const std::string& path, const std::vector<unsigned char>& bytes,
                int64_t rows, int64_t columns) {
   const char* descr = dtype == DType::float64 ? "<f8" : dtype == DType::float32 ? "<f4"
                       : dtype == DType::float16 ? "<f2" : nullptr;
-  if (descr == nullptr)
-    throw Error("--output: .npy has no bfloat16 type; write a .bin (raw little-endian bf16) instead");
+  if (descr == nullptr) throw Error("--output: .npy has no " + to_string(dtype) + " type");
   std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" +
                        std::to_string(rows) + ", " + std::to_string(columns) + "), }";
   const size_t unpadded = 10 + header.size() + 1;
@@ -163,6 +165,8 @@ void run_cache(const CacheOptions& o) {
   const DType dtype = dtype_of(o.dtype_name);
   if (!o.output_path.empty() && !ends_with(o.output_path, ".npy") && !ends_with(o.output_path, ".bin"))
     throw Error("--output: expected a file name ending in .npy or .bin, got '" + o.output_path + "'");
+  if (ends_with(o.output_path, ".npy") && dtype == DType::bfloat16)
+    throw Error("--output: .npy has no bfloat16 type; write a .bin (raw little-endian bf16) instead");
   const RopeConfig config = load_hf_config(o.config_path);
   const RopeFrequencies frequencies = rope_frequencies(config, o.sequence_length);
   print_parameters(config, frequencies);
