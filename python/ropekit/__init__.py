@@ -8,18 +8,26 @@ ropekit (importing torch costs about two seconds, which numpy users need not pay
 import importlib as _importlib
 import sys as _sys
 
-from ._ropekit import Error, __version__, available_backends, backend_available, default_inv_freq
-from .functional import build_cos_sin_cache, resolve_backend, rotary_embedding
+from ._ropekit import (Error, RopeConfig, __version__, available_backends, backend_available,
+                       default_inv_freq, dynamic_ntk_vllm_length, rope_frequencies)
+from .config import rope_config
+from .functional import (build_config_cos_sin_cache, build_cos_sin_cache, resolve_backend,
+                         rotary_embedding)
 
 __all__ = [
     "Error",
+    "RopeConfig",
     "RotaryEmbedding",
     "__version__",
     "available_backends",
     "backend_available",
+    "build_config_cos_sin_cache",
     "build_cos_sin_cache",
     "default_inv_freq",
+    "dynamic_ntk_vllm_length",
     "resolve_backend",
+    "rope_config",
+    "rope_frequencies",
     "rotary_embedding",
     "torch_ops",
 ]

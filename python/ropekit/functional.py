@@ -52,6 +52,25 @@ def build_cos_sin_cache(max_position, rotary_dim=None, rope_theta=10000.0, *, in
     return out
 
 
+def build_config_cos_sin_cache(config, max_position=None, *, sequence_length=0,
+                               dtype="float32", out=None):
+    """The cos/sin cache of a model's RoPE configuration (see ``ropekit.rope_config`` for what
+    ``config`` may be): inv_freq and attention factor of its scaling type, float64 angles,
+    rounded once. ``max_position`` defaults to the config's max_position_embeddings;
+    ``sequence_length`` selects dynamic-NTK / LongRoPE frequencies (0: at load time)."""
+    from .config import rope_config
+
+    config = rope_config(config)
+    if out is None:
+        if max_position is None:
+            max_position = config.max_position_embeddings
+        if max_position <= 0:
+            raise ValueError("max_position: the config has no max_position_embeddings; pass one")
+        out = _new_cache(max_position, config.rotary_dim, dtype)
+    _ropekit.build_config_cos_sin_cache(config, out, int(sequence_length))
+    return out
+
+
 def _new_cache(max_position, rotary_dim, dtype):
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(dtype, torch.dtype):

@@ -2,6 +2,8 @@
 import torch
 
 from . import torch_ops  # noqa: F401  (registers torch.ops.ropekit)
+from ._ropekit import rope_frequencies
+from .config import rope_config
 from .functional import build_cos_sin_cache
 
 _CACHE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -38,10 +40,28 @@ class RotaryEmbedding(torch.nn.Module):
         self._caches = {}  # (device, dtype) -> cache, for inputs unlike the buffer
 
     @classmethod
-    def from_hf_config(cls, config, *, dtype=torch.float32):
-        """From a Hugging Face config: not available yet (needs ropekit's RopeConfig bindings)."""
-        raise NotImplementedError(
-            "RotaryEmbedding.from_hf_config: this build of ropekit has no RopeConfig bindings yet")
+    def from_hf_config(cls, config, *, dtype=torch.float32, max_position=None, sequence_length=0):
+        """From a model's config (a dict, transformers PretrainedConfig, JSON text, config.json
+        path or RopeConfig): head size, rotary dim, pairing style and the scaled frequencies of
+        its rope type (linear, dynamic, yarn, llama3). ``max_position`` defaults to the config's
+        max_position_embeddings; ``sequence_length`` picks dynamic-NTK frequencies (0: at load
+        time, transformers' initial values; vLLM's: ropekit's dynamic_ntk_vllm_length)."""
+        config = rope_config(config)
+        # Both need more than one cache row per position: a positions [3, T] op (MRoPE) or a
+        # per-batch choice between two caches (LongRoPE). Refuse rather than rotate wrongly.
+        if config.mrope_section is not None:
+            raise NotImplementedError("from_hf_config: multimodal RoPE (mrope_section) needs "
+                                      "positions [3, T], which RotaryEmbedding does not take yet")
+        if config.type == "longrope":
+            raise NotImplementedError("from_hf_config: LongRoPE picks its short or long cache per "
+                                      "batch, which RotaryEmbedding does not do yet")
+        if max_position is None:
+            max_position = config.max_position_embeddings
+        if max_position <= 0:
+            raise ValueError("max_position: the config has no max_position_embeddings; pass one")
+        inv_freq, attention_factor = rope_frequencies(config, int(sequence_length))
+        return cls(config.head_size, config.rotary_dim, max_position, config.rope_theta,
+                   config.is_neox, dtype, inv_freq=inv_freq, attention_factor=attention_factor)
 
     def extra_repr(self):
         return (f"head_size={self.head_size}, rotary_dim={self.rotary_dim}, "

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "config_bindings.hpp"
 #include "ndarray_view.hpp"
 #include "ropekit/ropekit.hpp"
 
@@ -110,4 +111,5 @@ NB_MODULE(_ropekit, m) {
         return ropekit::backend_available(ropekit::parse_backend(name, "name"));
       },
       "name"_a);
+  bind_config(m);
 }

@@ -92,3 +92,30 @@ def test_cache_follows_the_inputs_to_cuda(generator):
     cache = rope.cache_for(query.device, torch.float16)
     assert cache.is_cuda
     check(query, original, positions, 64, cache, True, "float16", "query")
+
+
+LLAMA_3_1 = {
+    "model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "max_position_embeddings": 131072, "rope_theta": 500000.0,
+    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+}
+
+
+def test_from_hf_config_uses_the_scaled_frequencies():
+    rope = ropekit.RotaryEmbedding.from_hf_config(LLAMA_3_1, dtype=torch.bfloat16,
+                                                  max_position=4096)
+    assert (rope.head_size, rope.rotary_dim, rope.max_position, rope.is_neox) == (128, 128, 4096, True)
+    expected = ropekit.build_config_cos_sin_cache(LLAMA_3_1, 4096, dtype=torch.bfloat16)
+    assert torch.equal(rope.cos_sin_cache, expected)
+    unscaled = ropekit.build_cos_sin_cache(4096, 128, 500000.0, dtype=torch.bfloat16)
+    assert not torch.equal(rope.cos_sin_cache, unscaled)  # llama3 scaling changed the low freqs
+
+
+def test_from_hf_config_refuses_what_it_cannot_rotate():
+    qwen2_vl = {"model_type": "qwen2_vl", "hidden_size": 3584, "num_attention_heads": 28,
+                "num_key_value_heads": 4, "max_position_embeddings": 32768,
+                "rope_theta": 1000000.0, "rope_scaling": {"type": "mrope",
+                                                          "mrope_section": [16, 24, 24]}}
+    with pytest.raises(NotImplementedError, match="mrope_section"):
+        ropekit.RotaryEmbedding.from_hf_config(qwen2_vl)
