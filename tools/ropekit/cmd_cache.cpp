@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,11 +107,10 @@ void print_cache_summary(const std::vector<unsigned char>& bytes, DType dtype, i
               c.type == RopeType::longrope ? " (short rows, then long rows)" : "");
   std::printf("max |error| vs float64 cos/sin(p * inv_freq), per probe position:\n");
   const int64_t positions = c.type == RopeType::longrope ? rows - *c.original_max_position_embeddings : rows;
-  std::vector<int64_t> probes = {0, 1, 4095, 4096, 8191, 131071, positions - 1};
-  probes.erase(std::remove_if(probes.begin(), probes.end(), [&](int64_t p) { return p >= positions; }),
-               probes.end());
-  std::sort(probes.begin(), probes.end());
-  probes.erase(std::unique(probes.begin(), probes.end()), probes.end());
+  std::set<int64_t> probes;
+  for (int64_t p : {int64_t{0}, int64_t{1}, int64_t{4095}, int64_t{4096}, int64_t{8191},
+                    int64_t{131071}, positions - 1})
+    if (p < positions) probes.insert(p);
   for (int64_t p : probes) {
     if (c.type == RopeType::longrope) {
       const int64_t short_rows = *c.original_max_position_embeddings;
