@@ -98,12 +98,17 @@ def library_path() -> pathlib.Path:
 
 
 def load() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(library_path()))
-    lib.ropekit_last_error.restype = ctypes.c_char_p
-    lib.ropekit_cos_sin_cache_from_hf_config.argtypes = [
-        ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(DLTensor)]
-    lib.ropekit_rotary_embedding_mrope.argtypes = [
-        ctypes.POINTER(RotaryArgs), ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+    path = library_path()
+    lib = ctypes.CDLL(str(path))
+    try:
+        lib.ropekit_last_error.restype = ctypes.c_char_p
+        lib.ropekit_cos_sin_cache_from_hf_config.argtypes = [
+            ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(DLTensor)]
+        lib.ropekit_rotary_embedding_mrope.argtypes = [
+            ctypes.POINTER(RotaryArgs), ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+    except AttributeError as missing:
+        raise RopekitError(f"{path} is older than this test ({missing}): rebuild it, or point "
+                           "ROPEKIT_LIBRARY at a current build") from None
     return lib
 
 

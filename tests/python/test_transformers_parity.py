@@ -38,7 +38,10 @@ def lib():
     path = ropekit_ctypes.library_path()
     if not path.exists():
         pytest.skip(f"libropekit not found at {path} (set ROPEKIT_LIBRARY)")
-    return ropekit_ctypes.load()
+    try:
+        return ropekit_ctypes.load()
+    except ropekit_ctypes.RopekitError as error:
+        pytest.fail(str(error))
 
 
 def load_json(path):
