@@ -71,7 +71,8 @@ nlohmann::json number_or_null(bool valid, double value) {
 
 void print_table(std::ostream& out, const BenchSetup& setup, const std::vector<BenchRow>& rows) {
   out << "ropekit " << kVersion << " bench, " << utc_now() << ", seed " << setup.seed
-      << ": in place, int64 positions drawn uniformly from [0, " << setup.max_position << ")\n";
+      << ": " << setup.layout << ", in place, int64 positions drawn uniformly from [0, "
+      << setup.max_position << ")\n";
   for (const std::string& line : setup.backend_devices) out << "  " << line << "\n";
   out << "  GB/s counts the 32-byte sectors of the rotary parts of q and k (read + written), of the\n"
          "  cos/sin rows and of the positions; of memcpy = time of a device copy moving the same\n"
@@ -136,6 +137,7 @@ void print_json(std::ostream& out, const BenchSetup& setup, const std::vector<Be
                                  {"date", utc_now()},
                                  {"seed", setup.seed},
                                  {"max_position", setup.max_position},
+                                 {"layout", setup.layout},
                                  {"backends", setup.backend_devices},
                                  {"results", results}};
   out << document.dump(2) << "\n";

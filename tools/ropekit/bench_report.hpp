@@ -32,6 +32,7 @@ struct BenchRow {
 struct BenchSetup {
   int64_t max_position = 0;
   uint64_t seed = 0;
+  std::string layout;  // "separate q, k" or fused
   std::vector<std::string> backend_devices;  // "cpu on host (2 hardware threads)"
 };
 

@@ -42,6 +42,7 @@ struct BenchOptions {
   // read their rows from DRAM as in batched decoding over long contexts.
   int64_t max_position = 131072;
   uint64_t seed = 0;
+  bool fused_qkv = false;
   bool csv = false;
   bool json = false;
   bool quiet = false;
@@ -113,6 +114,7 @@ class BenchRun {
     spec.cache_dtype = options_.cache_dtype;
     spec.positions_dtype = DType::int64;
     spec.max_position = options_.max_position;
+    spec.fused_qkv = options_.fused_qkv;
     return spec;
   }
 
@@ -192,6 +194,7 @@ void run_bench(const BenchOptions& options_in) {
   BenchSetup setup;
   setup.max_position = options.max_position;
   setup.seed = options.seed;
+  setup.layout = options.fused_qkv ? "q, k views of a fused qkv buffer" : "separate q, k";
   for (Backend backend : backends)
     setup.backend_devices.push_back(to_string(backend) + " on " +
                                     devices.for_backend(backend).name());
@@ -250,6 +253,9 @@ void add_bench_command(CLI::App& app) {
                     "(default: 131072, Llama 3.1's context length)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
   bench->add_option("--seed", options->seed, "Seed of the random data (default: random)");
+  bench->add_flag("--fused-qkv", options->fused_qkv,
+                  "q and k as strided views of one [T, (nh + 2 nkv) * hs] qkv buffer, as in vLLM "
+                  "(default: separate contiguous q and k)");
   CLI::Option* csv = bench->add_flag("--csv", options->csv, "Print CSV instead of a table");
   CLI::Option* json = bench->add_flag("--json", options->json, "Print JSON instead of a table");
   csv->excludes(json);

@@ -10,7 +10,8 @@ const std::vector<ModelShape>& model_shapes() {
       {"llama3-8b", 32, 8, 128, 128, true},
       {"glm4-9b", 32, 2, 128, 64, false},      // partial_rotary_factor 0.5, interleaved pairs
       {"neox-20b", 64, 64, 96, 24, true},      // rotary_pct 0.25
-      {"deepseek-v3", 16, 1, 64, 64, false},   // rope part of MLA: one shared rope key
+      // Rope part of MLA: 128 query heads over 8 GPUs (tp8), one rope key shared by all heads.
+      {"deepseek-v3", 16, 1, 64, 64, false},
       {"llama3-70b-tp8", 8, 1, 128, 128, true},  // 64/8 heads split over 8 GPUs
   };
   return shapes;
