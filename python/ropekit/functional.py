@@ -11,25 +11,41 @@ _DLPACK_CUDA = 2  # DLDeviceType kDLCUDA
 
 
 def rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox, *,
-                     query_out=None, key_out=None, inverse=False, backend="auto", stream=None):
+                     query_out=None, key_out=None, inverse=False, mrope_section=None,
+                     mrope_interleaved=False, backend="auto", stream=None):
     """Rotates ``query`` and ``key`` (may be None) by the angles of ``positions``.
 
     In place unless ``query_out`` (and ``key_out`` when there is a key) are given; ``inverse``
-    rotates by -theta (the backward pass). ``backend``: "auto" (by device; the ROPEKIT_BACKEND
-    environment variable forces one), "reference", "cpu" or "cuda". ``stream``: a cudaStream_t
-    (int), a torch/cupy stream object, or None for the current stream of the query's framework.
-    Shapes, dtypes and layouts are those of vLLM's ``rotary_embedding``; see ropekit/rotary.hpp.
+    rotates by -theta (the backward pass). ``mrope_section`` (three ints summing to
+    rotary_dim / 2) selects multimodal RoPE: positions are then [3, T] (temporal, height, width),
+    in contiguous sections (Qwen2-VL) or, with ``mrope_interleaved``, interleaved (Qwen3-VL).
+    ``backend``: "auto" (by device; the ROPEKIT_BACKEND environment variable forces one),
+    "reference", "cpu" or "cuda". ``stream``: a cudaStream_t (int), a torch/cupy stream object,
+    or None for the current stream of the query's framework. Shapes, dtypes and layouts are
+    those of vLLM's ``rotary_embedding``; see ropekit/rotary.hpp.
     """
     _ropekit.rotary_embedding(positions, query, key, head_size, cos_sin_cache, bool(is_neox),
-                              query_out, key_out, bool(inverse), backend,
-                              _stream_handle(stream, query))
+                              query_out, key_out, bool(inverse), _sections(mrope_section),
+                              bool(mrope_interleaved), backend, _stream_handle(stream, query))
 
 
 def resolve_backend(positions, query, key, head_size, cos_sin_cache, is_neox, *,
-                    query_out=None, key_out=None, inverse=False, backend="auto"):
+                    query_out=None, key_out=None, inverse=False, mrope_section=None,
+                    mrope_interleaved=False, backend="auto"):
     """The backend ``rotary_embedding`` would run with these arguments, e.g. "cpu"."""
     return _ropekit.resolve_backend(positions, query, key, head_size, cos_sin_cache,
-                                    bool(is_neox), query_out, key_out, bool(inverse), backend)
+                                    bool(is_neox), query_out, key_out, bool(inverse),
+                                    _sections(mrope_section), bool(mrope_interleaved), backend)
+
+
+def _sections(mrope_section):
+    if mrope_section is None:
+        return None
+    sections = tuple(int(size) for size in mrope_section)
+    if len(sections) != 3:
+        raise ValueError(f"mrope_section: expected 3 sizes (temporal, height, width), got "
+                         f"{len(sections)}")
+    return sections
 
 
 def build_cos_sin_cache(max_position, rotary_dim=None, rope_theta=10000.0, *, inv_freq=None,

@@ -13,7 +13,7 @@ class RotaryEmbedding(torch.nn.Module):
     """Rotary position embedding with its own cos/sin cache, vLLM's ``RotaryEmbedding`` contract.
 
     ``forward(positions, query, key)`` rotates query and key (key may be None) in place and returns
-    them. The cache follows the inputs: for each (device, dtype) it is built once on the CPU (angles
+    them; with ``mrope_section`` (multimodal RoPE) positions are [3, T]. The cache follows the inputs: for each (device, dtype) it is built once on the CPU (angles
     in float64, rounded once to that dtype, never a cast of a rounded cache), moved to the device
     and kept; later calls only look it up. ``cos_sin_cache`` (a non-persistent buffer, in ``dtype``)
     moves with ``module.to(...)`` like any buffer (a new dtype is rebuilt, not cast) and is used
@@ -25,7 +25,8 @@ class RotaryEmbedding(torch.nn.Module):
     """
 
     def __init__(self, head_size, rotary_dim, max_position, base=10000.0, is_neox=True,
-                 dtype=torch.float32, *, inv_freq=None, attention_factor=1.0):
+                 dtype=torch.float32, *, inv_freq=None, attention_factor=1.0, mrope_section=None,
+                 mrope_interleaved=False):
         super().__init__()
         if dtype not in _CACHE_DTYPES:
             raise ValueError(f"dtype: expected one of {_CACHE_DTYPES}, got {dtype}")
@@ -36,6 +37,9 @@ class RotaryEmbedding(torch.nn.Module):
         self.is_neox = bool(is_neox)
         self.attention_factor = float(attention_factor)
         self._inv_freq = None if inv_freq is None else [float(f) for f in inv_freq]
+        # Multimodal RoPE: forward then takes positions [3, T].
+        self.mrope_section = None if mrope_section is None else [int(s) for s in mrope_section]
+        self.mrope_interleaved = bool(mrope_interleaved)
         self.register_buffer("cos_sin_cache", self._build_cache(dtype), persistent=False)
         self._caches = {}  # (device, dtype) -> cache, for inputs unlike the buffer
 
@@ -43,15 +47,12 @@ class RotaryEmbedding(torch.nn.Module):
     def from_hf_config(cls, config, *, dtype=torch.float32, max_position=None, sequence_length=0):
         """From a model's config (a dict, transformers PretrainedConfig, JSON text, config.json
         path or RopeConfig): head size, rotary dim, pairing style and the scaled frequencies of
-        its rope type (linear, dynamic, yarn, llama3). ``max_position`` defaults to the config's
+        its rope type (linear, dynamic, yarn, llama3; multimodal sections too, for which forward
+        takes positions [3, T]). ``max_position`` defaults to the config's
         max_position_embeddings; ``sequence_length`` picks dynamic-NTK frequencies (0: at load
         time, transformers' initial values; vLLM's: ropekit's dynamic_ntk_vllm_length)."""
         config = rope_config(config)
-        # Both need more than one cache row per position: a positions [3, T] op (MRoPE) or a
-        # per-batch choice between two caches (LongRoPE). Refuse rather than rotate wrongly.
-        if config.mrope_section is not None:
-            raise NotImplementedError("from_hf_config: multimodal RoPE (mrope_section) needs "
-                                      "positions [3, T], which RotaryEmbedding does not take yet")
+        # LongRoPE needs a per-batch choice between two caches: refuse rather than rotate wrongly.
         if config.type == "longrope":
             raise NotImplementedError("from_hf_config: LongRoPE picks its short or long cache per "
                                       "batch, which RotaryEmbedding does not do yet")
@@ -61,7 +62,9 @@ class RotaryEmbedding(torch.nn.Module):
             raise ValueError("max_position: the config has no max_position_embeddings; pass one")
         inv_freq, attention_factor = rope_frequencies(config, int(sequence_length))
         return cls(config.head_size, config.rotary_dim, max_position, config.rope_theta,
-                   config.is_neox, dtype, inv_freq=inv_freq, attention_factor=attention_factor)
+                   config.is_neox, dtype, inv_freq=inv_freq, attention_factor=attention_factor,
+                   mrope_section=config.mrope_section,
+                   mrope_interleaved=config.mrope_interleaved)
 
     def extra_repr(self):
         return (f"head_size={self.head_size}, rotary_dim={self.rotary_dim}, "
@@ -97,6 +100,10 @@ class RotaryEmbedding(torch.nn.Module):
     def forward(self, positions, query, key=None):
         cache_dtype = query.dtype if query.dtype in _CACHE_DTYPES else torch.float32
         cache = self.cache_for(query.device, cache_dtype)
-        torch.ops.ropekit.rotary_embedding(positions, query, key, self.head_size, cache,
-                                           self.is_neox)
+        if self.mrope_section is None:
+            torch.ops.ropekit.rotary_embedding(positions, query, key, self.head_size, cache,
+                                               self.is_neox)
+        else:
+            torch.ops.ropekit.mrope_rotary_embedding(positions, query, key, self.head_size, cache,
+                                                     self.mrope_section, self.mrope_interleaved)
         return query, key

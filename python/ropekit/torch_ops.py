@@ -6,6 +6,9 @@
 - ``rotary_embedding_functional(..., is_neox, inverse=False) -> (query_out, key_out)`` is out of
   place and differentiable: the rotation is orthogonal, so its backward is the inverse rotation of
   the incoming gradients (the same op with ``not inverse``).
+- ``mrope_rotary_embedding(positions, query, key, head_size, cos_sin_cache, mrope_section,
+  mrope_interleaved=False) -> ()``: multimodal RoPE (Qwen2-VL, Qwen3-VL) in place, positions
+  [3, T], NeoX pairs.
 
 Schemas, fake (meta) implementations and autograd are defined here. The CPU/CUDA kernels come from
 ``_torch_kernels.so`` (C++, one dispatcher hop: the fast path) when it was built against this torch
@@ -27,6 +30,9 @@ _LIBRARY.define(
 _LIBRARY.define(
     "rotary_embedding_functional(Tensor positions, Tensor query, Tensor? key, int head_size, "
     "Tensor cos_sin_cache, bool is_neox, bool inverse=False) -> (Tensor, Tensor?)")
+_LIBRARY.define(
+    "mrope_rotary_embedding(Tensor positions, Tensor(a!) query, Tensor(b!)? key, int head_size, "
+    "Tensor cos_sin_cache, int[] mrope_section, bool mrope_interleaved=False) -> ()")
 
 _KERNELS_PATH = Path(__file__).with_name("_torch_kernels.so")
 
@@ -41,6 +47,13 @@ def rotary_embedding_functional(positions, query, key, head_size, cos_sin_cache,
     """Out of place and differentiable; returns (query_out, key_out or None)."""
     return torch.ops.ropekit.rotary_embedding_functional(
         positions, query, key, head_size, cos_sin_cache, is_neox, inverse)
+
+
+def mrope_rotary_embedding(positions, query, key, head_size, cos_sin_cache, mrope_section,
+                           mrope_interleaved=False):
+    """Multimodal RoPE in place; positions [3, T]; see the module docstring."""
+    torch.ops.ropekit.mrope_rotary_embedding(positions, query, key, head_size, cos_sin_cache,
+                                             list(mrope_section), mrope_interleaved)
 
 
 # Kernels ---------------------------------------------------------------------------------------
@@ -74,7 +87,18 @@ def _detached(tensor):
 
 def _rotary_embedding_python(positions, query, key, head_size, cos_sin_cache, is_neox):
     _ropekit.rotary_embedding(_detached(positions), _detached(query), _detached(key), head_size,
-                              _detached(cos_sin_cache), is_neox, None, None, False, "auto",
+                              _detached(cos_sin_cache), is_neox, None, None, False, None, False,
+                              "auto", _current_stream(query))
+
+
+def _mrope_rotary_embedding_python(positions, query, key, head_size, cos_sin_cache,
+                                   mrope_section, mrope_interleaved=False):
+    if len(mrope_section) != 3:
+        raise ValueError(f"mrope_section: expected 3 sizes (temporal, height, width), got "
+                         f"{len(mrope_section)}")
+    _ropekit.rotary_embedding(_detached(positions), _detached(query), _detached(key), head_size,
+                              _detached(cos_sin_cache), True, None, None, False,
+                              tuple(mrope_section), mrope_interleaved, "auto",
                               _current_stream(query))
 
 
@@ -84,7 +108,7 @@ def _rotary_embedding_functional_python(positions, query, key, head_size, cos_si
     key_out = None if key is None else torch.empty_like(key)
     _ropekit.rotary_embedding(_detached(positions), _detached(query), _detached(key), head_size,
                               _detached(cos_sin_cache), is_neox, query_out, key_out, inverse,
-                              "auto", _current_stream(query))
+                              None, False, "auto", _current_stream(query))
     return query_out, key_out
 
 
@@ -94,6 +118,7 @@ def _register_python_kernels():
         _LIBRARY.impl("rotary_embedding", _rotary_embedding_python, dispatch_key)
         _LIBRARY.impl("rotary_embedding_functional", _rotary_embedding_functional_python,
                       dispatch_key)
+        _LIBRARY.impl("mrope_rotary_embedding", _mrope_rotary_embedding_python, dispatch_key)
 
 
 if _load_cpp_kernels():
@@ -107,6 +132,12 @@ else:
 
 @torch.library.register_fake("ropekit::rotary_embedding", lib=_LIBRARY)
 def _rotary_embedding_fake(positions, query, key, head_size, cos_sin_cache, is_neox):
+    return None
+
+
+@torch.library.register_fake("ropekit::mrope_rotary_embedding", lib=_LIBRARY)
+def _mrope_rotary_embedding_fake(positions, query, key, head_size, cos_sin_cache, mrope_section,
+                                 mrope_interleaved=False):
     return None
 
 

@@ -2,10 +2,12 @@
 // validation and its error messages belong to the library (ropekit::Error -> ropekit.Error, a
 // ValueError subclass, with the same message).
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/array.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,7 +28,8 @@ RotaryArgs make_args(const ReadOnlyArray& positions, const AnyArray& query,
                      const ReadOnlyArray& cos_sin_cache, bool is_neox,
                      const std::optional<AnyArray>& query_out,
                      const std::optional<AnyArray>& key_out, bool inverse,
-                     const std::string& backend, uintptr_t stream) {
+                     const std::optional<std::array<int64_t, 3>>& mrope_section,
+                     bool mrope_interleaved, const std::string& backend, uintptr_t stream) {
   RotaryArgs args;
   args.positions = view_of(positions, "positions");
   args.query = view_of(query, "query");
@@ -37,6 +40,8 @@ RotaryArgs make_args(const ReadOnlyArray& positions, const AnyArray& query,
   if (query_out) args.query_out = view_of(*query_out, "query_out");
   if (key_out) args.key_out = view_of(*key_out, "key_out");
   args.inverse = inverse;
+  args.mrope_section = mrope_section;
+  args.mrope_interleaved = mrope_interleaved;
   args.backend = parse_backend(backend, "backend");
   args.stream = reinterpret_cast<void*>(stream);
   return args;
@@ -47,9 +52,12 @@ void rotary_embedding_binding(const ReadOnlyArray& positions, const AnyArray& qu
                               const ReadOnlyArray& cos_sin_cache, bool is_neox,
                               const std::optional<AnyArray>& query_out,
                               const std::optional<AnyArray>& key_out, bool inverse,
-                              const std::string& backend, uintptr_t stream) {
-  const RotaryArgs args = make_args(positions, query, key, head_size, cos_sin_cache, is_neox,
-                                    query_out, key_out, inverse, backend, stream);
+                              const std::optional<std::array<int64_t, 3>>& mrope_section,
+                              bool mrope_interleaved, const std::string& backend,
+                              uintptr_t stream) {
+  const RotaryArgs args =
+      make_args(positions, query, key, head_size, cos_sin_cache, is_neox, query_out, key_out,
+                inverse, mrope_section, mrope_interleaved, backend, stream);
   // The CPU backend may run for a while on large inputs: let other Python threads go meanwhile.
   nb::gil_scoped_release release;
   rotary_embedding(args);
@@ -60,9 +68,11 @@ std::string resolve_backend_binding(const ReadOnlyArray& positions, const AnyArr
                                     const ReadOnlyArray& cos_sin_cache, bool is_neox,
                                     const std::optional<AnyArray>& query_out,
                                     const std::optional<AnyArray>& key_out, bool inverse,
-                                    const std::string& backend) {
+                                    const std::optional<std::array<int64_t, 3>>& mrope_section,
+                                    bool mrope_interleaved, const std::string& backend) {
   return to_string(resolve_backend(make_args(positions, query, key, head_size, cos_sin_cache,
-                                             is_neox, query_out, key_out, inverse, backend, 0)));
+                                             is_neox, query_out, key_out, inverse, mrope_section,
+                                             mrope_interleaved, backend, 0)));
 }
 
 void build_cos_sin_cache_binding(const std::vector<double>& inv_freq, double attention_factor,
@@ -92,12 +102,14 @@ NB_MODULE(_ropekit, m) {
   m.def("rotary_embedding", &rotary_embedding_binding, "positions"_a.noconvert(),
         "query"_a.noconvert(), "key"_a.noconvert().none(), "head_size"_a,
         "cos_sin_cache"_a.noconvert(), "is_neox"_a, "query_out"_a.noconvert().none(),
-        "key_out"_a.noconvert().none(), "inverse"_a, "backend"_a, "stream"_a,
+        "key_out"_a.noconvert().none(), "inverse"_a, "mrope_section"_a.none(),
+        "mrope_interleaved"_a, "backend"_a, "stream"_a,
         "Rotates query/key (in place, or into query_out/key_out). stream: a cudaStream_t or 0.");
   m.def("resolve_backend", &resolve_backend_binding, "positions"_a.noconvert(),
         "query"_a.noconvert(), "key"_a.noconvert().none(), "head_size"_a,
         "cos_sin_cache"_a.noconvert(), "is_neox"_a, "query_out"_a.noconvert().none(),
-        "key_out"_a.noconvert().none(), "inverse"_a, "backend"_a,
+        "key_out"_a.noconvert().none(), "inverse"_a, "mrope_section"_a.none(),
+        "mrope_interleaved"_a, "backend"_a,
         "The backend rotary_embedding would run with these arguments (validates them).");
   m.def("build_cos_sin_cache", &build_cos_sin_cache_binding, "inv_freq"_a, "attention_factor"_a,
         "out"_a.noconvert(), "Fills the CPU tensor out [max_position, 2 * len(inv_freq)].");

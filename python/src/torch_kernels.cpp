@@ -1,15 +1,16 @@
 // CPU and CUDA kernels of the torch.ops.ropekit operators (schemas, fake implementations and
 // autograd live in ropekit/torch_ops.py). Each kernel only converts tensors to TensorViews and
 // calls the C++ API: validation and its messages are the library's; ropekit::Error is rethrown
-// as c10::ValueError so Python sees a ValueError with the same text.
+// as c10::ValueError so Python sees a ValueError with the same text. No device guard here: the
+// library's CUDA backend selects the tensors' device itself, and empty_like allocates on it.
 #include <ATen/ATen.h>
-#include <c10/core/DeviceGuard.h>
 #include <torch/library.h>
 
 #ifdef ROPEKIT_TORCH_CUDA
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <array>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -93,9 +94,24 @@ ropekit::RotaryArgs make_args(const at::Tensor& positions, const at::Tensor& que
 void rotary_embedding(const at::Tensor& positions, const at::Tensor& query,
                       const std::optional<at::Tensor>& key, int64_t head_size,
                       const at::Tensor& cos_sin_cache, bool is_neox) {
-  const c10::DeviceGuard device_guard(query.device());
   rethrow_as_value_error([&] {
     ropekit::rotary_embedding(make_args(positions, query, key, head_size, cos_sin_cache, is_neox));
+  });
+}
+
+// Multimodal RoPE in place: positions [3, T], NeoX pairs, frequencies split into sections.
+void mrope_rotary_embedding(const at::Tensor& positions, const at::Tensor& query,
+                            const std::optional<at::Tensor>& key, int64_t head_size,
+                            const at::Tensor& cos_sin_cache, c10::IntArrayRef mrope_section,
+                            bool mrope_interleaved) {
+  rethrow_as_value_error([&] {
+    if (mrope_section.size() != 3)
+      throw ropekit::Error("mrope_section: expected 3 sizes (temporal, height, width), got " +
+                           std::to_string(mrope_section.size()));
+    ropekit::RotaryArgs args = make_args(positions, query, key, head_size, cos_sin_cache, true);
+    args.mrope_section = std::array<int64_t, 3>{mrope_section[0], mrope_section[1], mrope_section[2]};
+    args.mrope_interleaved = mrope_interleaved;
+    ropekit::rotary_embedding(args);
   });
 }
 
@@ -103,7 +119,6 @@ void rotary_embedding(const at::Tensor& positions, const at::Tensor& query,
 std::tuple<at::Tensor, std::optional<at::Tensor>> rotary_embedding_functional(
     const at::Tensor& positions, const at::Tensor& query, const std::optional<at::Tensor>& key,
     int64_t head_size, const at::Tensor& cos_sin_cache, bool is_neox, bool inverse) {
-  const c10::DeviceGuard device_guard(query.device());
   at::Tensor query_out = at::empty_like(query);
   std::optional<at::Tensor> key_out;
   if (key) key_out = at::empty_like(*key);
@@ -122,6 +137,7 @@ std::tuple<at::Tensor, std::optional<at::Tensor>> rotary_embedding_functional(
 TORCH_LIBRARY_IMPL(ropekit, CPU, m) {
   m.impl("rotary_embedding", &rotary_embedding);
   m.impl("rotary_embedding_functional", &rotary_embedding_functional);
+  m.impl("mrope_rotary_embedding", &mrope_rotary_embedding);
 }
 
 // Registered even without CUDA support in ropekit or torch: a CUDA tensor then reaches the library,
@@ -129,4 +145,5 @@ TORCH_LIBRARY_IMPL(ropekit, CPU, m) {
 TORCH_LIBRARY_IMPL(ropekit, CUDA, m) {
   m.impl("rotary_embedding", &rotary_embedding);
   m.impl("rotary_embedding_functional", &rotary_embedding_functional);
+  m.impl("mrope_rotary_embedding", &mrope_rotary_embedding);
 }

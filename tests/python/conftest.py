@@ -25,9 +25,11 @@ def rng():
     return np.random.default_rng(seed)
 
 
-def rotate_oracle(x, positions, head_size, cache, is_neox, inverse=False):
+def rotate_oracle(x, positions, head_size, cache, is_neox, inverse=False, mrope_section=None,
+                  mrope_interleaved=False):
     """The rotation in float64. x: [*tokens, num_heads * head_size] or [*tokens, num_heads,
-    head_size]; positions: [*tokens]; cache: [max_position, rotary_dim] (its values as stored).
+    head_size]; positions: [*tokens] ([3, T] with mrope_section); cache: [max_position,
+    rotary_dim] (its values as stored).
 
     Returns (expected, magnitude): magnitude is |a*c| + |b*s| for rotated elements (the size of
     the products, which bounds float32 arithmetic error) and 0 for pass-through elements.
@@ -35,13 +37,21 @@ def rotate_oracle(x, positions, head_size, cache, is_neox, inverse=False):
     x = np.asarray(x, dtype=np.float64)
     positions = np.asarray(positions)
     cache = np.asarray(cache, dtype=np.float64)
-    heads = x.reshape(*positions.shape, -1, head_size)
     half = cache.shape[1] // 2
-    rows = cache[positions]                       # [*tokens, rotary_dim]
-    cos = rows[..., None, :half]                  # broadcast over heads
-    sin = rows[..., None, half:]
+    if mrope_section is None:
+        token_shape = positions.shape
+        rows = cache[positions]                   # [*tokens, rotary_dim]
+        cos, sin = rows[..., :half], rows[..., half:]
+    else:
+        token_shape = positions.shape[1:]
+        streams = mrope_streams(half, mrope_section, mrope_interleaved)
+        frequency = np.arange(half)
+        rows = positions[streams, :].T            # [T, half]: the position each frequency uses
+        cos, sin = cache[rows, frequency], cache[rows, half + frequency]
+    cos, sin = cos[..., None, :], sin[..., None, :]  # broadcast over heads
     if inverse:
         sin = -sin
+    heads = x.reshape(*token_shape, -1, head_size)
     first = np.arange(half) if is_neox else 2 * np.arange(half)
     second = first + half if is_neox else first + 1
     a, b = heads[..., first], heads[..., second]
@@ -52,6 +62,18 @@ def rotate_oracle(x, positions, head_size, cache, is_neox, inverse=False):
     magnitude[..., first] = np.abs(a * cos) + np.abs(b * sin)
     magnitude[..., second] = np.abs(b * cos) + np.abs(a * sin)
     return expected.reshape(x.shape), magnitude.reshape(x.shape)
+
+
+def mrope_streams(half, mrope_section, interleaved):
+    """Which position stream (0 temporal, 1 height, 2 width) frequency i uses (ROPE_SPEC.md 4)."""
+    t, h, w = mrope_section
+    i = np.arange(half)
+    if not interleaved:  # Qwen2-VL: contiguous sections
+        return np.where(i < t, 0, np.where(i < t + h, 1, 2))
+    streams = np.zeros(half, dtype=np.int64)  # Qwen3-VL: t, h, w, t, h, w, ... then t
+    streams[(i % 3 == 1) & (i < 3 * h)] = 1
+    streams[(i % 3 == 2) & (i < 3 * w)] = 2
+    return streams
 
 
 def tolerance(dtype_name, expected, magnitude):

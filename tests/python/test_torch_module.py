@@ -112,10 +112,28 @@ def test_from_hf_config_uses_the_scaled_frequencies():
     assert not torch.equal(rope.cos_sin_cache, unscaled)  # llama3 scaling changed the low freqs
 
 
-def test_from_hf_config_refuses_what_it_cannot_rotate():
+def test_from_hf_config_multimodal_sections(generator, monkeypatch):
     qwen2_vl = {"model_type": "qwen2_vl", "hidden_size": 3584, "num_attention_heads": 28,
                 "num_key_value_heads": 4, "max_position_embeddings": 32768,
                 "rope_theta": 1000000.0, "rope_scaling": {"type": "mrope",
                                                           "mrope_section": [16, 24, 24]}}
-    with pytest.raises(NotImplementedError, match="mrope_section"):
-        ropekit.RotaryEmbedding.from_hf_config(qwen2_vl)
+    rope = ropekit.RotaryEmbedding.from_hf_config(qwen2_vl, max_position=1024)
+    assert rope.mrope_section == [16, 24, 24] and not rope.mrope_interleaved
+    monkeypatch.setenv("ROPEKIT_BACKEND", "reference")  # the backend with mrope so far
+    positions = torch.randint(0, 1024, (3, 6), generator=generator)
+    query = torch.randn(6, 28 * 128, generator=generator)
+    expected = query.clone()
+    torch.ops.ropekit.mrope_rotary_embedding(positions, expected, None, 128,
+                                             rope.cos_sin_cache, [16, 24, 24])
+    rope(positions, query)
+    assert torch.equal(query, expected)
+
+
+def test_from_hf_config_refuses_longrope():
+    phi3 = {"model_type": "phi3", "hidden_size": 3072, "num_attention_heads": 32,
+            "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
+            "rope_theta": 10000.0,
+            "rope_scaling": {"type": "longrope", "short_factor": [1.0] * 48,
+                             "long_factor": [2.0] * 48}}
+    with pytest.raises(NotImplementedError, match="LongRoPE"):
+        ropekit.RotaryEmbedding.from_hf_config(phi3)
