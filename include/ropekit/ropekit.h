@@ -72,6 +72,15 @@ ROPEKIT_API int ropekit_rotary_embedding_mrope(const ropekit_rotary_args* args,
 ROPEKIT_API int ropekit_cos_sin_cache_from_hf_config(const char* config_json,
                                                      int64_t max_positions, DLTensor* out);
 
+/* inv_freq and attention factor of a Hugging Face config.json (float64 math), for a sequence
+ * length (0: load time; only dynamic NTK and LongRoPE depend on it). `inv_freq` has room for
+ * `capacity` values; `*count` receives rotary_dim / 2. inv_freq = NULL with capacity 0 only
+ * reports the count (and the attention factor). */
+ROPEKIT_API int ropekit_rope_frequencies_from_hf_config(const char* config_json,
+                                                       int64_t sequence_length, double* inv_freq,
+                                                       int64_t capacity, int64_t* count,
+                                                       double* attention_factor);
+
 /* The message of the last failure on this thread ("" if none). Valid until the next call. */
 ROPEKIT_API const char* ropekit_last_error(void);
 

@@ -1,4 +1,5 @@
 // extern "C" entry points for the RoPE variants: the cache from an HF config.json, and MRoPE.
+#include <algorithm>
 #include <string>
 
 #include "capi/dlpack_view.hpp"
@@ -32,6 +33,28 @@ int ropekit_cos_sin_cache_from_hf_config(const char* config_json, int64_t max_po
                                                  std::to_string(view.shape[1]) + "]"
                                            : std::to_string(view.ndim) + " dimension(s)"));
     ropekit::build_cos_sin_cache(config, view);
+  });
+}
+
+int ropekit_rope_frequencies_from_hf_config(const char* config_json, int64_t sequence_length,
+                                            double* inv_freq, int64_t capacity, int64_t* count,
+                                            double* attention_factor) {
+  return ropekit::capi::guarded([&] {
+    if (config_json == nullptr) throw ropekit::Error("config_json: expected JSON text, got NULL");
+    if (count == nullptr) throw ropekit::Error("count: expected a pointer, got NULL");
+    if (attention_factor == nullptr)
+      throw ropekit::Error("attention_factor: expected a pointer, got NULL");
+    const ropekit::RopeFrequencies f =
+        ropekit::rope_frequencies(ropekit::parse_hf_config(config_json), sequence_length);
+    const int64_t needed = static_cast<int64_t>(f.inv_freq.size());
+    const bool size_query = inv_freq == nullptr && capacity == 0;
+    if (!size_query && (inv_freq == nullptr || capacity < needed))
+      throw ropekit::Error("inv_freq: expected room for rotary_dim / 2 = " + std::to_string(needed) +
+                           " values, got capacity " + std::to_string(capacity) +
+                           (inv_freq == nullptr ? " and NULL" : ""));
+    if (!size_query) std::copy(f.inv_freq.begin(), f.inv_freq.end(), inv_freq);
+    *count = needed;
+    *attention_factor = f.attention_factor;
   });
 }
 

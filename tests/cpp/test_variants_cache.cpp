@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "harness.hpp"
 #include "ropekit/config.hpp"
@@ -141,6 +142,36 @@ TEST(VariantCacheCApi, BuildsTheSameCacheAsCpp) {
     EXPECT_EQ(std::memcmp(via_c.view.data, via_cpp.view.data,
                           8192 * config.rotary_dim * element_size(dtype)), 0);
   }
+}
+
+TEST(VariantCacheCApi, FrequenciesForASequenceLength) {
+  const std::string text = read_text(config_path("phi3_5_mini_instruct.json"));
+  const RopeConfig config = parse_hf_config(text);
+  int64_t count = -1;
+  double attention = 0;
+  ASSERT_EQ(ropekit_rope_frequencies_from_hf_config(text.c_str(), 0, nullptr, 0, &count, &attention),
+            ROPEKIT_OK) << ropekit_last_error();
+  EXPECT_EQ(count, 48);
+  for (int64_t length : {int64_t{0}, int64_t{4096}, int64_t{4097}}) {
+    std::vector<double> inv_freq(48, NAN);
+    ASSERT_EQ(ropekit_rope_frequencies_from_hf_config(text.c_str(), length, inv_freq.data(), 48,
+                                                      &count, &attention),
+              ROPEKIT_OK) << ropekit_last_error();
+    const RopeFrequencies want = rope_frequencies(config, length);
+    EXPECT_EQ(inv_freq, want.inv_freq) << "sequence length " << length;
+    EXPECT_EQ(attention, want.attention_factor);
+  }
+  // Too small a buffer: an error naming the size, and nothing written.
+  std::vector<double> small(47, NAN);
+  count = -1;
+  EXPECT_EQ(ropekit_rope_frequencies_from_hf_config(text.c_str(), 0, small.data(), 47, &count, &attention),
+            ROPEKIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ropekit_last_error()).find("rotary_dim / 2 = 48"), std::string::npos);
+  EXPECT_EQ(count, -1);
+  for (double value : small) EXPECT_TRUE(std::isnan(value));
+  EXPECT_EQ(ropekit_rope_frequencies_from_hf_config(text.c_str(), -5, nullptr, 0, &count, &attention),
+            ROPEKIT_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ropekit_last_error()).find("sequence_length"), std::string::npos);
 }
 
 void expect_c_error(const char* json, int64_t max_positions, DLTensor* out, const char* fragment) {

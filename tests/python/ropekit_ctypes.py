@@ -104,6 +104,9 @@ def load() -> ctypes.CDLL:
         lib.ropekit_last_error.restype = ctypes.c_char_p
         lib.ropekit_cos_sin_cache_from_hf_config.argtypes = [
             ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(DLTensor)]
+        lib.ropekit_rope_frequencies_from_hf_config.argtypes = [
+            ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_double), ctypes.c_int64,
+            ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_double)]
         lib.ropekit_rotary_embedding_mrope.argtypes = [
             ctypes.POINTER(RotaryArgs), ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
     except AttributeError as missing:
@@ -125,6 +128,19 @@ def cos_sin_cache_from_hf_config(lib, config_json: str, max_positions: int, rota
     _check(lib, lib.ropekit_cos_sin_cache_from_hf_config(
         config_json.encode(), max_positions, borrowed.pointer()))
     return out
+
+
+def rope_frequencies_from_hf_config(lib, config_json: str, sequence_length: int = 0):
+    """(inv_freq float64 array, attention factor) for a sequence length (0: load time)."""
+    count, attention = ctypes.c_int64(), ctypes.c_double()
+    text = config_json.encode()
+    _check(lib, lib.ropekit_rope_frequencies_from_hf_config(
+        text, sequence_length, None, 0, ctypes.byref(count), ctypes.byref(attention)))
+    inv_freq = np.full(count.value, np.nan, dtype=np.float64)
+    _check(lib, lib.ropekit_rope_frequencies_from_hf_config(
+        text, sequence_length, inv_freq.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        count.value, ctypes.byref(count), ctypes.byref(attention)))
+    return inv_freq, attention.value
 
 
 def rotary_embedding_mrope(lib, positions: np.ndarray, query: np.ndarray, key: np.ndarray,

@@ -2,9 +2,9 @@
 
 For every config in tests/data/configs:
   * inv_freq and attention factor: transformers' ROPE_INIT_FUNCTIONS (or the model's default-rope
-    function) vs ropekit's, read back from ropekit's float64 cache through the C API
-    (row 0 holds the attention factor, row 1 the angles inv_freq); relative error <= 1e-6
-    (transformers computes them in float32).
+    function) vs ropekit's (C API ropekit_rope_frequencies_from_hf_config), at load time and, for
+    dynamic NTK and LongRoPE, past the original length; relative error <= 1e-6 (transformers
+    computes them in float32).
   * accuracy: ropekit's float32 cache and transformers' own float32 cos/sin (the arithmetic of its
     RotaryEmbedding.forward) against cos/sin(p * inv_freq) in float64 at positions 0, 1, 4095,
     4096, 8191 and 131071: ropekit's error must be <= transformers' at every position.
@@ -92,12 +92,8 @@ def ropekit_cache(lib, data, rotary_dim, dtype):
         lib, json.dumps(data), MAX_POSITIONS, rotary_dim, dtype)
 
 
-def ropekit_frequencies(cache64):
-    """inv_freq and attention factor recovered from ropekit's float64 cache (rows 0 and 1)."""
-    half = cache64.shape[1] // 2
-    attention = cache64[0, 0]
-    inv_freq = np.arctan2(cache64[1, half:], cache64[1, :half])
-    return inv_freq, attention
+def ropekit_frequencies(lib, data, sequence_length=0):
+    return ropekit_ctypes.rope_frequencies_from_hf_config(lib, json.dumps(data), sequence_length)
 
 
 def truth(inv_freq64, attention, positions):
@@ -119,17 +115,43 @@ def transformers_float32_cos_sin(data, inv_freq, attention, positions):
     return (freqs.cos() * attention).double().numpy(), (freqs.sin() * attention).double().numpy()
 
 
+def original_length(config):
+    params, _ = rope_section(config)
+    return params.get("original_max_position_embeddings") or config.max_position_embeddings
+
+
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=[p.stem for p in CONFIG_FILES])
 def test_frequencies_match_transformers(lib, path):
     data = load_json(path)
     config = hf_text_config(copy_of(data))
     tf_inv_freq, tf_attention = transformers_frequencies(data, config)
-    tf_inv_freq = tf_inv_freq.double().numpy()
-    cache = ropekit_cache(lib, data, 2 * len(tf_inv_freq), np.float64)
-    inv_freq, attention = ropekit_frequencies(cache)
-    assert inv_freq.shape == tf_inv_freq.shape
-    np.testing.assert_allclose(inv_freq, tf_inv_freq, rtol=1e-6, atol=0)
+    inv_freq, attention = ropekit_frequencies(lib, data)
+    assert inv_freq.shape == tuple(tf_inv_freq.shape)
+    np.testing.assert_allclose(inv_freq, tf_inv_freq.double().numpy(), rtol=1e-6, atol=0)
     assert math.isclose(attention, float(tf_attention), rel_tol=1e-6)
+
+    # The length-dependent types, past their original length: dynamic NTK's larger base,
+    # LongRoPE's long factors.
+    rope_type = rope_section(config)[0].get("rope_type") if data.get("model_type") != "gptj" else "default"
+    if rope_type in ("dynamic", "longrope"):
+        length = 2 * original_length(config) + 1
+        init = transformers.modeling_rope_utils.ROPE_INIT_FUNCTIONS[rope_type]
+        tf_inv_freq, tf_attention = init(config, None, seq_len=length)
+        inv_freq, attention = ropekit_frequencies(lib, data, length)
+        np.testing.assert_allclose(inv_freq, tf_inv_freq.double().numpy(), rtol=1e-6, atol=0)
+        assert math.isclose(attention, float(tf_attention), rel_tol=1e-6)
+        assert not np.allclose(inv_freq, ropekit_frequencies(lib, data)[0], rtol=1e-3)
+
+
+def test_cache_rows_are_the_frequencies(lib):
+    """The C API cache and the C API frequencies agree: row 0 is the attention factor, row 1 the
+    angles inv_freq (read back with atan2)."""
+    data = load_json(CONFIG_DIR / "phi3_5_mini_instruct.json")
+    inv_freq, attention = ropekit_frequencies(lib, data)
+    cache = ropekit_ctypes.cos_sin_cache_from_hf_config(lib, json.dumps(data), 2, 2 * len(inv_freq), np.float64)
+    half = len(inv_freq)
+    np.testing.assert_allclose(cache[0, :half], attention, rtol=1e-15)
+    np.testing.assert_allclose(np.arctan2(cache[1, half:], cache[1, :half]), inv_freq, rtol=1e-14)
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=[p.stem for p in CONFIG_FILES])
@@ -138,7 +160,7 @@ def test_cache_at_least_as_accurate_as_transformers(lib, path):
     config = hf_text_config(copy_of(data))
     tf_inv_freq, tf_attention = transformers_frequencies(data, config)
     rotary_dim = 2 * len(tf_inv_freq)
-    inv_freq64, attention = ropekit_frequencies(ropekit_cache(lib, data, rotary_dim, np.float64))
+    inv_freq64, attention = ropekit_frequencies(lib, data)
     cache32 = ropekit_cache(lib, data, rotary_dim, np.float32).astype(np.float64)
     half = rotary_dim // 2
 
@@ -217,8 +239,7 @@ def test_mrope_matches_transformers(lib, file, module_name, class_name):
     np.testing.assert_allclose(key, k_ref, rtol=0, atol=1e-6)
 
     # And the frequencies transformers uses for this model are ropekit's.
-    ropekit_inv_freq, attention = ropekit_frequencies(ropekit_ctypes.cos_sin_cache_from_hf_config(
-        lib, json.dumps(data), 2, rotary_dim, np.float64))
+    ropekit_inv_freq, attention = ropekit_frequencies(lib, data)
     np.testing.assert_allclose(ropekit_inv_freq, inv_freq_of_rotary(rotary_of(module, class_name, config)), rtol=1e-6)
     assert attention == 1.0
 
