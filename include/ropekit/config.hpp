@@ -29,7 +29,7 @@ struct RopeConfig {
   int64_t head_size = 0;   // the attention head size
   int64_t rotary_dim = 0;  // rotated elements per head: even, in [2, head_size]
   // Pairing: NeoX (x[i], x[i + rotary_dim/2]) or GPT-J (x[2i], x[2i+1]); HF configs do not state
-  // it, so the parser derives it from model_type (see docs/PRECISION.md, "Pairing").
+  // it, so the parser derives it from model_type (docs/PRECISION.md lists the GPT-J families).
   bool is_neox = true;
   std::string model_type;               // as the config says ("" if absent)
   int64_t max_position_embeddings = 0;  // 0: the config does not say
