@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
   ropekit::cli::add_verify_command(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::Error& e) {
+    // Bad flags (named in CLI11's message), --help, --version, and CLI::RuntimeError from a
+    // subcommand that already printed why it failed.
     return app.exit(e);
   } catch (const std::exception& e) {
     // Subcommands run from their callbacks: library errors (ropekit::Error) already name the
