@@ -45,6 +45,9 @@ PYTHON_KERNELS_SCRIPT = textwrap.dedent("""
     functional = torch.ops.ropekit.rotary_embedding_functional(positions, query, key, 64, cache,
                                                                True, True)
     torch.ops.ropekit.rotary_embedding(positions, query, key, 64, cache, False)
+    mrope_query = query.clone()
+    torch.ops.ropekit.mrope_rotary_embedding(positions.expand(3, -1) % 7, mrope_query, None, 64,
+                                             cache, [8, 12, 12], True)
     for op, args in ((torch.ops.ropekit.rotary_embedding.default,
                       (positions, query.clone(), key.clone(), 64, cache, True)),
                      (torch.ops.ropekit.rotary_embedding_functional.default,
@@ -55,23 +58,29 @@ PYTHON_KERNELS_SCRIPT = textwrap.dedent("""
         message = None
     except ValueError as error:
         message = str(error)
-    torch.save((query, key, functional, message), sys.argv[2])
+    torch.save((query, key, functional, mrope_query, message), sys.argv[2])
 """)
 
 
-def test_python_kernels_match_the_cpp_kernels(generator, tmp_path):
+def test_python_kernels_match_the_cpp_kernels(generator, tmp_path, monkeypatch):
     if ropekit.torch_ops.KERNELS != "c++":
         pytest.skip("the C++ kernels are not loaded here: nothing to compare with")
     positions, query, key, head_size, cache = make_problem(generator, torch.bfloat16, tokens=9)
     torch.save((positions, query, key, cache), tmp_path / "inputs.pt")
-    environment = dict(os.environ, ROPEKIT_TORCH_KERNELS="python")
+    # (reference backend: the one with mrope so far; every op gives the same bits on either.)
+    environment = dict(os.environ, ROPEKIT_TORCH_KERNELS="python", ROPEKIT_BACKEND="reference")
+    monkeypatch.setenv("ROPEKIT_BACKEND", "reference")
     subprocess.run([sys.executable, "-c", PYTHON_KERNELS_SCRIPT, str(tmp_path / "inputs.pt"),
                     str(tmp_path / "outputs.pt")], env=environment, check=True)
-    python_query, python_key, python_functional, python_message = torch.load(tmp_path / "outputs.pt")
+    python_query, python_key, python_functional, python_mrope, python_message = torch.load(
+        tmp_path / "outputs.pt")
 
     functional = torch.ops.ropekit.rotary_embedding_functional(positions, query, key, 64, cache,
                                                                True, True)
     torch.ops.ropekit.rotary_embedding(positions, query, key, 64, cache, False)
+    mrope_query = query.clone()
+    torch.ops.ropekit.mrope_rotary_embedding(positions.expand(3, -1) % 7, mrope_query, None, 64,
+                                             cache, [8, 12, 12], True)
     assert torch.equal(python_query, query) and torch.equal(python_key, key)
     assert all(torch.equal(a, b) for a, b in zip(python_functional, functional))
     with pytest.raises(ValueError) as raised:
