@@ -13,9 +13,12 @@ class RotaryEmbedding(torch.nn.Module):
     """Rotary position embedding with its own cos/sin cache, vLLM's ``RotaryEmbedding`` contract.
 
     ``forward(positions, query, key)`` rotates query and key (key may be None) in place and returns
-    them; with ``mrope_section`` (multimodal RoPE) positions are [3, T]. The cache follows the inputs: for each (device, dtype) it is built once on the CPU (angles
-    in float64, rounded once to that dtype, never a cast of a rounded cache), moved to the device
-    and kept; later calls only look it up. ``cos_sin_cache`` (a non-persistent buffer, in ``dtype``)
+    them; with ``mrope_section`` (multimodal RoPE) positions are [3, T]. In place means inference:
+    to train through RoPE use ``torch.ops.ropekit.rotary_embedding_functional`` (autograd).
+
+    The cache follows the inputs: for each (device, dtype) it is built once on the CPU (angles in
+    float64, rounded once to that dtype, never a cast of a rounded cache), moved to the device and
+    kept; later calls only look it up. ``cos_sin_cache`` (a non-persistent buffer, in ``dtype``)
     moves with ``module.to(...)`` like any buffer (a new dtype is rebuilt, not cast) and is used
     as is whenever it matches the inputs.
 

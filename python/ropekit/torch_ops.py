@@ -60,7 +60,10 @@ def mrope_rotary_embedding(positions, query, key, head_size, cos_sin_cache, mrop
 
 def _load_cpp_kernels():
     """Loads _torch_kernels.so if it exists and matches this torch; returns whether it did."""
-    if os.environ.get("ROPEKIT_TORCH_KERNELS", "") == "python":
+    choice = os.environ.get("ROPEKIT_TORCH_KERNELS", "auto") or "auto"
+    if choice not in ("auto", "python"):
+        raise ValueError(f"ROPEKIT_TORCH_KERNELS: expected auto or python, got '{choice}'")
+    if choice == "python":
         return False
     built_for = _build_info.TORCH_KERNELS_TORCH_VERSION
     if not built_for or not _KERNELS_PATH.exists():
@@ -72,7 +75,12 @@ def _load_cpp_kernels():
             "using the slower Python kernels. Reinstall ropekit with `pip install "
             "--no-build-isolation .` in this environment for the C++ kernels.")
         return False
-    torch.ops.load_library(str(_KERNELS_PATH))
+    try:
+        torch.ops.load_library(str(_KERNELS_PATH))
+    except OSError as error:  # e.g. a torch build with other symbols under the same version
+        warnings.warn(f"ropekit: cannot load {_KERNELS_PATH.name} ({error}); using the slower "
+                      "Python kernels")
+        return False
     return True
 
 
