@@ -2,6 +2,7 @@
 #pragma once
 #include "ropekit/backend.hpp"
 #include "ropekit/cache.hpp"
+#include "ropekit/config.hpp"
 #include "ropekit/error.hpp"
 #include "ropekit/rotary.hpp"
 #include "ropekit/tensor.hpp"
