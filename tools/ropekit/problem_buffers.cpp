@@ -44,7 +44,8 @@ std::string ProblemSpec::describe() const {
       << max_position << (fused_qkv ? " fused-qkv" : "")
       << (explicit_heads ? " [..,heads,hs]" : "") << (out_of_place ? " out-of-place" : "")
       << (inverse ? " inverse" : "");
-  if (token_padding || batch_gap) out << " padding " << token_padding << "/" << batch_gap;
+  if (token_padding || head_padding || batch_gap)
+    out << " padding token/head/batch " << token_padding << "/" << head_padding << "/" << batch_gap;
   return out.str();
 }
 
@@ -88,15 +89,17 @@ ProblemBuffers::ProblemBuffers(DeviceOps& ops, const ProblemSpec& spec, uint64_t
     query_ = row_operand(qkv, row, 0, nh, hs);
     if (nkv > 0) key_ = row_operand(qkv, row, nh * hs, nkv, hs);
   } else {
-    const int64_t query_row = nh * hs + spec.token_padding;
+    // Heads [.., heads, head_size] may be strided; a flattened [.., heads * head_size] cannot.
+    const int64_t head_stride = hs + (spec.explicit_heads ? spec.head_padding : 0);
+    const int64_t query_row = nh * head_stride + spec.token_padding;
     const int query = add_buffer("query", spec.x_dtype, rows * query_row);
     fill_uniform(buffers_[query], source, -2.0, 2.0);
-    query_ = row_operand(query, query_row, 0, nh, hs);
+    query_ = row_operand(query, query_row, 0, nh, head_stride);
     if (nkv > 0) {
-      const int64_t key_row = nkv * hs + spec.token_padding;
+      const int64_t key_row = nkv * head_stride + spec.token_padding;
       const int key = add_buffer("key", spec.x_dtype, rows * key_row);
       fill_uniform(buffers_[key], source, -2.0, 2.0);
-      key_ = row_operand(key, key_row, 0, nkv, hs);
+      key_ = row_operand(key, key_row, 0, nkv, head_stride);
     }
   }
   if (spec.out_of_place) {

@@ -27,6 +27,7 @@ struct ProblemSpec {
   bool fused_qkv = false;       // q and k are views of one [tokens, (nh + 2 nkv) * hs] buffer
   bool explicit_heads = false;  // views [.., heads, head_size] instead of [.., heads * head_size]
   int64_t token_padding = 0;    // extra elements at the end of each token's row
+  int64_t head_padding = 0;     // extra elements after each head: separate q/k, explicit_heads only
   int64_t batch_gap = 0;        // [B, S] forms: unused rows between batches (not collapsible)
   bool out_of_place = false;    // separate query_out / key_out buffers, poisoned with NaN
   bool inverse = false;

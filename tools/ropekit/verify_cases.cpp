@@ -39,6 +39,7 @@ ProblemSpec random_case(std::mt19937_64& rng, int64_t index) {
   spec.fused_qkv = spec.num_kv_heads > 0 && pick<int>(rng, {0, 1}) == 1;
   spec.explicit_heads = pick<int>(rng, {0, 1}) == 1;
   spec.token_padding = pick<int64_t>(rng, {0, 0, 3, 8});
+  spec.head_padding = spec.explicit_heads && !spec.fused_qkv ? pick<int64_t>(rng, {0, 1, 8}) : 0;
   spec.out_of_place = pick<int>(rng, {0, 1}) == 1;
   spec.inverse = pick<int>(rng, {0, 0, 1}) == 1;
   return spec;
