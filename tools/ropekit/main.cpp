@@ -1,4 +1,4 @@
-// `ropekit`: benchmark and verify the RoPE backends from the command line.
+// `ropekit`: benchmark and verify the RoPE backends, inspect model caches, from the command line.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   ropekit::cli::add_bench_command(app);
   ropekit::cli::add_verify_command(app);
+  ropekit::cli::add_cache_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Error& e) {
