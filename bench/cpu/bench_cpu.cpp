@@ -1,5 +1,5 @@
-// ropekit_bench_cpu: the cpu backend against the reference backend on real model shapes (bf16 q/k,
-// float32 cache, T = 4096 tokens at random positions in [0, 8192), in place), with a plain memcpy of
+// ropekit_bench_cpu: the cpu backend against the reference backend on real model shapes (bf16 q/k
+// unless named -fp16, float32 cache, T = 4096 tokens at random positions in [0, 8192), in place), with a plain memcpy of
 // the same number of bytes as the yardstick. One core:
 //
 //   OMP_NUM_THREADS=1 taskset -c 0 build-cpu/bench/cpu/ropekit_bench_cpu
@@ -27,6 +27,7 @@ struct Shape {
   const char* name;
   int64_t heads, kv_heads, head_size, rotary_dim;
   bool is_neox;
+  DType x_dtype = DType::bfloat16;
 };
 
 // Heads and rotary dims from each model's config.json (see /work/shared/ROPE_SPEC.md, section 5).
@@ -34,6 +35,7 @@ constexpr Shape kShapes[] = {
     {"llama3-8b", 32, 8, 128, 128, true},  // Llama-3.1-8B
     {"glm4-9b", 32, 2, 128, 64, false},    // GLM-4-9B: partial rotary 0.5, interleaved pairs
     {"neox-20b", 64, 64, 96, 24, true},    // GPT-NeoX-20B: rotary_pct 0.25
+    {"llama3-8b-fp16", 32, 8, 128, 128, true, DType::float16},  // float16 q/k: another code path
 };
 constexpr int64_t kTokens = 4096;
 constexpr int64_t kMaxPosition = 8192;
@@ -44,7 +46,7 @@ int64_t bytes_per_call(const Shape& s) {
   return kTokens * (2 * rotated + cache_row + int64_t(sizeof(int64_t)));
 }
 
-// One problem's host buffers: bf16 query and key, a float32 cos/sin cache, int64 positions.
+// One problem's host buffers: 16-bit query and key (bf16 or f16), a float32 cos/sin cache, int64 positions.
 class Buffers {
  public:
   explicit Buffers(const Shape& shape) : shape_(shape) {
@@ -52,8 +54,12 @@ class Buffers {
     std::uniform_real_distribution<float> values(-2.0f, 2.0f);
     query_.resize(size_t(kTokens * shape.heads * shape.head_size));
     key_.resize(size_t(kTokens * shape.kv_heads * shape.head_size));
-    for (auto& x : query_) x = detail::float_to_bf16(values(rng));
-    for (auto& x : key_) x = detail::float_to_bf16(values(rng));
+    const auto to_16_bits = [&](float v) {
+      return shape.x_dtype == DType::float16 ? detail::float_to_f16(v).bits
+                                             : detail::float_to_bf16(v).bits;
+    };
+    for (auto& x : query_) x = to_16_bits(values(rng));
+    for (auto& x : key_) x = to_16_bits(values(rng));
     positions_.resize(size_t(kTokens));
     std::uniform_int_distribution<int64_t> position(0, kMaxPosition - 1);
     for (auto& p : positions_) p = position(rng);
@@ -67,9 +73,9 @@ class Buffers {
   RotaryArgs args(Backend backend) {
     RotaryArgs a;
     a.positions = make_contiguous_view(positions_.data(), DType::int64, {kTokens});
-    a.query = make_contiguous_view(query_.data(), DType::bfloat16,
+    a.query = make_contiguous_view(query_.data(), shape_.x_dtype,
                                    {kTokens, shape_.heads * shape_.head_size});
-    a.key = make_contiguous_view(key_.data(), DType::bfloat16,
+    a.key = make_contiguous_view(key_.data(), shape_.x_dtype,
                                  {kTokens, shape_.kv_heads * shape_.head_size});
     a.head_size = shape_.head_size;
     a.cos_sin_cache =
@@ -81,7 +87,7 @@ class Buffers {
 
  private:
   Shape shape_;
-  std::vector<detail::bf16_t> query_, key_;
+  std::vector<uint16_t> query_, key_;  // bf16 or f16 bits
   std::vector<float> cache_;
   std::vector<int64_t> positions_;
 };

@@ -7,8 +7,10 @@
 // could otherwise be the one the linker keeps, and crash the baseline path on an older CPU.
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/problem.hpp"
+#include "core/rope_variants_mrope.hpp"
 #include "cpu/cpu_kernels.hpp"
 
 #ifndef ROPEKIT_CPU_ISA
@@ -81,37 +83,108 @@ inline void store_floats(const float* __restrict in, T* __restrict out, int64_t 
   for (int64_t i = 0; i < count; ++i) out[i] = from_float32<T>(in[i]);
 }
 
-// NeoX pairs (x[i], x[i + half]) for frequencies [first, first + count).
-template <class X>
-inline void rotate_neox(const X* x, X* y, const float* __restrict cos, const float* __restrict sin,
-                        int64_t first, int64_t count, int64_t half) {
-  // Both halves are read before any write, so y may alias x (in place).
-  float a[kChunk], b[kChunk];
-  load_floats(x + first, a, count);
-  load_floats(x + half + first, b, count);
-  X* __restrict y_a = y + first;
-  X* __restrict y_b = y + half + first;
-  for (int64_t i = 0; i < count; ++i) {
-    y_a[i] = from_float32<X>(a[i] * cos[i] - b[i] * sin[i]);
-    y_b[i] = from_float32<X>(b[i] * cos[i] + a[i] * sin[i]);
+// Runs step over elements [0, count) in fixed-size blocks of 16 (the vector width the compiler
+// picks for 16-bit types with AVX2) or, for 8 to 15 elements, of 8; a partial last block is
+// replaced by the full block ending at count. That recomputes a few elements, which is harmless
+// because every step writes the same value again from inputs it does not overwrite, and it spares
+// the scalar remainder loop and loop set-up that dominate short rows (rotary_dim 24: 12 pairs).
+template <class Step>
+inline void for_each_block(int64_t count, const Step& step) {
+  const auto blocks_of = [&](auto width) {
+    int64_t begin = 0;
+    for (; begin + width <= count; begin += width) step.template block<width>(begin);
+    if (begin < count) step.template block<width>(count - width);
+  };
+  if (count >= 16) {
+    blocks_of(std::integral_constant<int64_t, 16>{});
+  } else if (count >= 8) {
+    blocks_of(std::integral_constant<int64_t, 8>{});
+  } else {
+    for (int64_t i = 0; i < count; ++i) step.template block<1>(i);
   }
 }
 
-// GPT-J pairs (x[2i], x[2i + 1]) for frequencies [first, first + count).
+// NeoX pairs (x[i], x[i + half]) for frequencies [first, first + count).
+template <class X>
+struct NeoxStep {
+  const float* __restrict a;
+  const float* __restrict b;
+  const float* __restrict cos;
+  const float* __restrict sin;
+  X* __restrict y_a;
+  X* __restrict y_b;
+
+  template <int64_t kWidth>
+  void block(int64_t begin) const {
+    for (int64_t i = begin; i < begin + kWidth; ++i) {
+      y_a[i] = from_float32<X>(a[i] * cos[i] - b[i] * sin[i]);
+      y_b[i] = from_float32<X>(b[i] * cos[i] + a[i] * sin[i]);
+    }
+  }
+};
+
+// Converts a row segment to float32 into a local buffer.
+template <class T>
+struct LoadStep {
+  const T* __restrict in;
+  float* __restrict out;
+
+  template <int64_t kWidth>
+  void block(int64_t begin) const {
+    for (int64_t i = begin; i < begin + kWidth; ++i) out[i] = to_float32(in[i]);
+  }
+};
+
+template <class X>
+inline void rotate_neox(const X* x, X* y, const float* __restrict cos, const float* __restrict sin,
+                        int64_t first, int64_t count, int64_t half) {
+  // Both halves are read into local copies before any write, so y may alias x (in place).
+  float a[kChunk], b[kChunk];
+  for_each_block(count, LoadStep<X>{x + first, a});
+  for_each_block(count, LoadStep<X>{x + half + first, b});
+  for_each_block(count, NeoxStep<X>{a, b, cos, sin, y + first, y + half + first});
+}
+
+// GPT-J pairs (x[2i], x[2i + 1]): split into local copies of the first and second elements.
+template <class X>
+struct GptjLoadStep {
+  const X* __restrict pairs;
+  float* __restrict a;
+  float* __restrict b;
+
+  template <int64_t kWidth>
+  void block(int64_t begin) const {
+    for (int64_t i = begin; i < begin + kWidth; ++i) {
+      a[i] = to_float32(pairs[2 * i]);
+      b[i] = to_float32(pairs[2 * i + 1]);
+    }
+  }
+};
+
+template <class X>
+struct GptjStep {
+  const float* __restrict a;
+  const float* __restrict b;
+  const float* __restrict cos;
+  const float* __restrict sin;
+  X* __restrict pairs;
+
+  template <int64_t kWidth>
+  void block(int64_t begin) const {
+    for (int64_t i = begin; i < begin + kWidth; ++i) {
+      pairs[2 * i] = from_float32<X>(a[i] * cos[i] - b[i] * sin[i]);
+      pairs[2 * i + 1] = from_float32<X>(b[i] * cos[i] + a[i] * sin[i]);
+    }
+  }
+};
+
+// GPT-J pairs for frequencies [first, first + count).
 template <class X>
 inline void rotate_gptj(const X* x, X* y, const float* __restrict cos, const float* __restrict sin,
                         int64_t first, int64_t count) {
   float a[kChunk], b[kChunk];
-  const X* __restrict pairs = x + 2 * first;
-  for (int64_t i = 0; i < count; ++i) {
-    a[i] = to_float32(pairs[2 * i]);
-    b[i] = to_float32(pairs[2 * i + 1]);
-  }
-  X* __restrict out = y + 2 * first;
-  for (int64_t i = 0; i < count; ++i) {
-    out[2 * i] = from_float32<X>(a[i] * cos[i] - b[i] * sin[i]);
-    out[2 * i + 1] = from_float32<X>(b[i] * cos[i] + a[i] * sin[i]);
-  }
+  for_each_block(count, GptjLoadStep<X>{x + 2 * first, a, b});
+  for_each_block(count, GptjStep<X>{a, b, cos, sin, y + 2 * first});
 }
 
 template <class X>
@@ -132,17 +205,37 @@ inline HeadPointers<X> head_pointers(const Problem& p, int64_t b, int64_t s, int
               h * out.head_stride};
 }
 
+// Multimodal RoPE: frequency i reads the cache row of the position stream mrope_section gives it.
+// Scalar, but paid once per token for all its heads.
+template <class C>
+void load_mrope_factors(const Problem& p, const C* const (&rows)[3], int64_t first, int64_t count,
+                        float* cos, float* sin) {
+  const int64_t half = p.rotary_dim / 2;
+  for (int64_t i = 0; i < count; ++i) {
+    const C* row = rows[mrope_stream(first + i, p.mrope_section.data(), p.mrope_interleaved)];
+    cos[i] = to_float32(row[first + i]);
+    sin[i] = to_float32(row[half + first + i]);
+  }
+}
+
 template <class X, class C>
 void rotate_token(const Problem& p, int64_t token, int64_t head_begin, int64_t head_end) {
   const int64_t b = token / p.seq;
   const int64_t s = token - b * p.seq;
-  const C* row = static_cast<const C*>(p.cache) + load_position(p, b, s) * p.cache_row_stride;
+  const C* rows[3] = {};  // one cache row per position stream (mrope), else just rows[0]
+  for (int stream = 0; stream < (p.mrope ? 3 : 1); ++stream)
+    rows[stream] =
+        static_cast<const C*>(p.cache) + load_position(p, b, s, stream) * p.cache_row_stride;
   const int64_t half = p.rotary_dim / 2;
   float cos[kChunk], sin[kChunk];
   for (int64_t first = 0; first < half; first += kChunk) {
     const int64_t count = half - first < kChunk ? half - first : kChunk;
-    load_floats(row + first, cos, count);
-    load_floats(row + half + first, sin, count);
+    if (p.mrope)
+      load_mrope_factors(p, rows, first, count, cos, sin);
+    else {
+      load_floats(rows[0] + first, cos, count);
+      load_floats(rows[0] + half + first, sin, count);
+    }
     if (p.inverse)
       for (int64_t i = 0; i < count; ++i) sin[i] = -sin[i];
     for (int64_t head = head_begin; head < head_end; ++head) {
