@@ -4,7 +4,7 @@
 
 #include <array>
 #include <atomic>
-#include <climits>
+#include <cstdint>
 #include <string>
 
 #include "core/backends.hpp"
@@ -30,6 +30,9 @@ cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, 
 namespace {
 
 [[noreturn]] void fail(const std::string& what, cudaError_t error) {
+  // Clear the runtime's last error (a non-sticky one such as an invalid device ordinal), so the
+  // caller's next check, or our next launch check, does not report it again.
+  cudaGetLastError();
   throw Error("cuda: " + what + ": " + cudaGetErrorName(error) + " (" + cudaGetErrorString(error) +
               ")");
 }
@@ -85,10 +88,10 @@ void run_cuda(const Problem& problem) {
   const int pairs = choose_pairs_per_thread(problem);
   const LaunchShape shape =
       choose_launch_shape(problem, pairs, multiprocessor_count(problem.device_id));
-  const uint64_t blocks = (shape.total_threads + shape.block_threads - 1) / shape.block_threads;
-  if (blocks > uint64_t(INT_MAX))
-    throw Error("cuda: the problem needs " + std::to_string(blocks) +
-                " blocks, more than one launch allows (" + std::to_string(INT_MAX) + ")");
+  if (shape.total_threads > UINT32_MAX)
+    throw Error("cuda: " + std::to_string(problem.num_tokens()) + " tokens with " +
+                std::to_string(shape.chunks_per_head) +
+                " threads per token need more threads than one launch indexes (2^32)");
   const cudaError_t error =
       launch_rotary(make_params(problem), shape, problem.x_dtype, problem.cache_dtype,
                     problem.is_neox, pairs, static_cast<cudaStream_t>(problem.stream));

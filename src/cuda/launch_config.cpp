@@ -1,6 +1,7 @@
 #include "cuda/launch_config.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "ropekit/tensor.hpp"
 
@@ -56,16 +57,21 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
 
 LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
                                 int multiprocessor_count) {
-  // 2048 resident threads per multiprocessor on sm_80/sm_90.
-  constexpr uint64_t kThreadsPerMultiprocessor = 2048;
-  constexpr uint64_t kTargetWaves = 8;
-  const uint64_t wanted = uint64_t(multiprocessor_count) * kThreadsPerMultiprocessor * kTargetWaves;
-  const LaunchShape one_head = make_launch_shape(p, pairs_per_thread, 1, 256);
-  int heads = 1;
-  while (heads < 4 && one_head.total_threads / uint64_t(2 * heads) >= wanted) heads *= 2;
-  // Small launches: smaller blocks spread the few threads over more multiprocessors.
-  const int block = one_head.total_threads < uint64_t(multiprocessor_count) * 256 ? 128 : 256;
-  return make_launch_shape(p, pairs_per_thread, heads, block);
+  // Blocks of 128 threads: measured faster than 256 or 512 at every size (bench/gpu/NOTES.md),
+  // and small launches spread over more multiprocessors.
+  constexpr int kBlock = 128;
+  const LaunchShape one_head = make_launch_shape(p, pairs_per_thread, 1, kBlock);
+  // Few threads: latency decides, so one head per thread (the lean kernel, most parallelism).
+  // Otherwise four heads per thread: their loads overlap the position -> cache-row chain and the
+  // per-thread index work is paid once for four heads.
+  const uint64_t latency_bound_threads = uint64_t(multiprocessor_count) * 2 * kBlock;
+  int heads = one_head.total_threads <= latency_bound_threads ? 1 : 4;
+  LaunchShape shape = make_launch_shape(p, pairs_per_thread, heads, kBlock);
+  // The kernel indexes threads in 32 bits: give each thread more heads if that is exceeded.
+  // (run_cuda rejects what still exceeds it: more than ~2^26 tokens in one call.)
+  while (shape.total_threads > UINT32_MAX && shape.head_groups > 1)
+    shape = make_launch_shape(p, pairs_per_thread, shape.heads_per_thread * 2, kBlock);
+  return shape;
 }
 
 RotaryParams make_params(const detail::Problem& p) {
@@ -94,6 +100,10 @@ RotaryParams make_params(const detail::Problem& p) {
   r.positions_batch_stride = p.positions_batch_stride;
   r.positions_seq_stride = p.positions_seq_stride;
   r.positions_int64 = p.positions_dtype == DType::int64;
+  r.mrope = p.mrope;
+  r.mrope_interleaved = p.mrope_interleaved;
+  for (int i = 0; i < 3; ++i) r.mrope_section[i] = p.mrope_section[i];
+  r.positions_stream_stride = p.positions_stream_stride;
   r.cache = p.cache;
   r.cache_row_stride = p.cache_row_stride;
   r.max_position = p.max_position;

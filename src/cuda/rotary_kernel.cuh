@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "core/rope_variants_mrope.hpp"
 #include "cuda/rotary_params.hpp"
 
 namespace ropekit::cuda {
@@ -36,7 +37,8 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
   return __float2bfloat16_rn(v);
 }
 
-__device__ __forceinline__ int64_t load_position(const RotaryParams& p, int64_t token) {
+__device__ __forceinline__ int64_t load_position(const RotaryParams& p, int64_t token,
+                                                 int stream = 0) {
   int64_t offset = token;
   if (p.seq != p.num_tokens) {  // not collapsed: (batch, seq) with their own strides
     const int64_t b = token / p.seq;
@@ -44,6 +46,7 @@ __device__ __forceinline__ int64_t load_position(const RotaryParams& p, int64_t 
   } else {
     offset = token * p.positions_seq_stride;
   }
+  offset += stream * p.positions_stream_stride;
   return p.positions_int64 ? __ldg(static_cast<const long long*>(p.positions) + offset)
                            : __ldg(static_cast<const int*>(p.positions) + offset);
 }
@@ -56,7 +59,9 @@ __device__ __forceinline__ int64_t token_offset(int64_t token, int64_t seq, int6
 }
 
 // The elements of one chunk of one head: for NeoX the chunk's first-half and second-half slices,
-// for GPT-J one slice of interleaved pairs; either way 2 * kPairs elements.
+// for GPT-J one slice of interleaved pairs; either way 2 * kPairs elements. With one pair per
+// thread every element is its own access: the narrow path for pointers or strides that are not
+// aligned to a pair (a GPT-J pair is two elements wide).
 template <class X, bool kNeox, int kPairs>
 struct Chunk {
   Vec<X, kNeox ? kPairs : 2 * kPairs> lo;
@@ -66,6 +71,9 @@ struct Chunk {
     if constexpr (kNeox) {
       lo = *reinterpret_cast<const Vec<X, kPairs>*>(head + chunk * kPairs);
       hi = *reinterpret_cast<const Vec<X, kPairs>*>(head + half + chunk * kPairs);
+    } else if constexpr (kPairs == 1) {
+      lo.v[0] = head[2 * chunk];
+      lo.v[1] = head[2 * chunk + 1];
     } else {
       lo = *reinterpret_cast<const Vec<X, 2 * kPairs>*>(head + chunk * 2 * kPairs);
     }
@@ -74,6 +82,9 @@ struct Chunk {
     if constexpr (kNeox) {
       *reinterpret_cast<Vec<X, kPairs>*>(head + chunk * kPairs) = lo;
       *reinterpret_cast<Vec<X, kPairs>*>(head + half + chunk * kPairs) = hi;
+    } else if constexpr (kPairs == 1) {
+      head[2 * chunk] = lo.v[0];
+      head[2 * chunk + 1] = lo.v[1];
     } else {
       *reinterpret_cast<Vec<X, 2 * kPairs>*>(head + chunk * 2 * kPairs) = lo;
     }
@@ -90,80 +101,173 @@ struct Chunk {
   }
 };
 
-// Addresses of head `head` (query heads first, then key heads) of token `token`.
-template <class X>
-__device__ __forceinline__ void head_pointers(const RotaryParams& p, int64_t token, int head,
-                                              const X*& in, X*& out) {
-  const bool is_key = head >= p.num_heads;
-  const HeadTensor& t = is_key ? p.key : p.query;
-  const int h = is_key ? head - p.num_heads : head;
-  in = static_cast<const X*>(t.in) +
-       token_offset(token, p.seq, p.num_tokens, t.in_batch_stride, t.in_seq_stride) +
-       h * t.in_head_stride;
-  out = static_cast<X*>(t.out) +
-        token_offset(token, p.seq, p.num_tokens, t.out_batch_stride, t.out_seq_stride) +
-        h * t.out_head_stride;
+// Positions are not checked on the host (that would need a sync): a token whose position lies
+// outside [0, max_position) reads no cache row and gets NaN in its rotary part, so the error is
+// visible instead of a plausible unrotated or wrongly rotated value.
+template <int kPairs>
+__device__ __forceinline__ void fill_nan(float (&cos_v)[kPairs], float (&sin_v)[kPairs]) {
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i) cos_v[i] = sin_v[i] = __int_as_float(0x7fc00000);
 }
 
-// Two heads in flight per thread: their loads are issued before either is stored, because the
-// compiler cannot move a load above a store that may alias it.
-inline constexpr int kHeadsInFlight = 2;
+__device__ __forceinline__ bool position_ok(const RotaryParams& p, int64_t position) {
+  return position >= 0 && position < p.max_position;
+}
 
-template <class X, class C, bool kNeox, int kPairs>
-__global__ void __launch_bounds__(512) rotary(const RotaryParams p, const LaunchShape shape) {
-  const uint64_t thread = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (thread >= shape.total_threads) return;
-  const int chunks = shape.chunks_per_head;
-  const uint32_t units_per_token = uint32_t(shape.head_groups) * uint32_t(chunks);
-  const int64_t token = int64_t(thread / units_per_token);
-  const uint32_t unit = uint32_t(thread - uint64_t(token) * units_per_token);
-  const int group = int(unit / uint32_t(chunks));
-  const int chunk = int(unit - uint32_t(group) * uint32_t(chunks));
-  const int half = p.rotary_dim / 2;
-  const int total_heads = p.num_heads + p.num_kv_heads;
+// The chunk's cos/sin factors from one cache row (sin negated for the inverse rotation).
+template <class C, int kPairs>
+__device__ __forceinline__ void load_row_factors(const RotaryParams& p, int64_t position, int half,
+                                                 int chunk, float (&cos_v)[kPairs],
+                                                 float (&sin_v)[kPairs]) {
+  const C* row = static_cast<const C*>(p.cache) + position * p.cache_row_stride;
+  const Vec<C, kPairs> c = *reinterpret_cast<const Vec<C, kPairs>*>(row + chunk * kPairs);
+  const Vec<C, kPairs> s = *reinterpret_cast<const Vec<C, kPairs>*>(row + half + chunk * kPairs);
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i) {
+    cos_v[i] = to_float(c.v[i]);
+    sin_v[i] = p.inverse ? -to_float(s.v[i]) : to_float(s.v[i]);
+  }
+}
 
-  // Positions are not checked on the host (that would need a sync): a token whose position lies
-  // outside [0, max_position) reads no cache row and gets NaN in its rotary part, so the error is
-  // visible instead of a plausible unrotated or wrongly rotated value.
+template <class C, int kPairs>
+__device__ __forceinline__ void load_factors(const RotaryParams& p, int64_t token, int half,
+                                             int chunk, float (&cos_v)[kPairs],
+                                             float (&sin_v)[kPairs]) {
   const int64_t position = load_position(p, token);
-  float cos_v[kPairs], sin_v[kPairs];
-  if (position >= 0 && position < p.max_position) {
-    const C* row = static_cast<const C*>(p.cache) + position * p.cache_row_stride;
-    const Vec<C, kPairs> c = *reinterpret_cast<const Vec<C, kPairs>*>(row + chunk * kPairs);
-    const Vec<C, kPairs> s = *reinterpret_cast<const Vec<C, kPairs>*>(row + half + chunk * kPairs);
+  if (position_ok(p, position))
+    load_row_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
+  else
+    fill_nan(cos_v, sin_v);
+}
+
+// Multimodal RoPE: three positions per token. A chunk that lies in one section (contiguous
+// sections that are multiples of kPairs: every real config) reads one row as plain RoPE does;
+// otherwise (interleaved sections, or a chunk straddling a boundary) each frequency reads the
+// row of its own stream, element by element. Any stream out of range makes the token NaN.
+template <class C, int kPairs>
+__device__ __forceinline__ void load_mrope_factors(const RotaryParams& p, int64_t token, int half,
+                                                   int chunk, float (&cos_v)[kPairs],
+                                                   float (&sin_v)[kPairs]) {
+  int64_t positions[3];
 #pragma unroll
-    for (int i = 0; i < kPairs; ++i) {
-      cos_v[i] = to_float(c.v[i]);
-      sin_v[i] = p.inverse ? -to_float(s.v[i]) : to_float(s.v[i]);
+  for (int stream = 0; stream < 3; ++stream) positions[stream] = load_position(p, token, stream);
+  if (!position_ok(p, positions[0]) || !position_ok(p, positions[1]) ||
+      !position_ok(p, positions[2])) {
+    fill_nan(cos_v, sin_v);
+    return;
+  }
+  const int first = chunk * kPairs;
+  const int first_stream = detail::mrope_stream(first, p.mrope_section, p.mrope_interleaved);
+  const int last_stream =
+      detail::mrope_stream(first + kPairs - 1, p.mrope_section, p.mrope_interleaved);
+  if (!p.mrope_interleaved && first_stream == last_stream) {
+    load_row_factors<C, kPairs>(p, positions[first_stream], half, chunk, cos_v, sin_v);
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i) {
+    const int stream = detail::mrope_stream(first + i, p.mrope_section, p.mrope_interleaved);
+    const C* row = static_cast<const C*>(p.cache) + positions[stream] * p.cache_row_stride;
+    cos_v[i] = to_float(row[first + i]);
+    const float s = to_float(row[half + first + i]);
+    sin_v[i] = p.inverse ? -s : s;
+  }
+}
+
+// Where one token's heads start in one of query / key.
+template <class X>
+struct TokenHeads {
+  const X* in;
+  X* out;
+  int64_t in_head_stride, out_head_stride;
+
+  __device__ __forceinline__ TokenHeads(const HeadTensor& t, int64_t token, int64_t seq,
+                                        int64_t num_tokens)
+      : in(static_cast<const X*>(t.in) +
+           token_offset(token, seq, num_tokens, t.in_batch_stride, t.in_seq_stride)),
+        out(static_cast<X*>(t.out) +
+            token_offset(token, seq, num_tokens, t.out_batch_stride, t.out_seq_stride)),
+        in_head_stride(t.in_head_stride),
+        out_head_stride(t.out_head_stride) {}
+};
+
+// One thread's share of a token: kHeadsInFlight heads (query heads first, then key heads) whose
+// loads are all issued before any store, because the compiler cannot move a load above a store
+// that may alias it. The first batch is loaded before the position, so the x loads overlap the
+// dependent position -> cache-row loads instead of waiting behind them.
+template <class X, bool kNeox, int kPairs, int kHeadsInFlight>
+struct HeadBatch {
+  Chunk<X, kNeox, kPairs> data[kHeadsInFlight];
+
+  __device__ __forceinline__ void load(const TokenHeads<X>& query, const TokenHeads<X>& key,
+                                       int num_heads, int total_heads, int first_head, int step,
+                                       int half, int chunk) {
+#pragma unroll
+    for (int j = 0; j < kHeadsInFlight; ++j) {
+      const int head = first_head + j * step;
+      if (head < num_heads)
+        data[j].load(query.in + head * query.in_head_stride, half, chunk);
+      else if (head < total_heads)
+        data[j].load(key.in + (head - num_heads) * key.in_head_stride, half, chunk);
     }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kPairs; ++i) cos_v[i] = sin_v[i] = __int_as_float(0x7fc00000);
   }
 
-  const int head_step = shape.head_groups;
-  for (int first_head = group; first_head < total_heads; first_head += kHeadsInFlight * head_step) {
-    Chunk<X, kNeox, kPairs> chunk_data[kHeadsInFlight];
-    const X* in[kHeadsInFlight];
-    X* out[kHeadsInFlight];
+  __device__ __forceinline__ void rotate_and_store(
+      const RotaryParams& p, const TokenHeads<X>& query, const TokenHeads<X>& key,
+      int first_head, int step, int half, int chunk, int chunks, const float (&cos_v)[kPairs],
+      const float (&sin_v)[kPairs]) {
+    const int total_heads = p.num_heads + p.num_kv_heads;
 #pragma unroll
     for (int j = 0; j < kHeadsInFlight; ++j) {
-      const int head = first_head + j * head_step;
-      if (head < total_heads) {
-        head_pointers(p, token, head, in[j], out[j]);
-        chunk_data[j].load(in[j], half, chunk);
+      const int head = first_head + j * step;
+      if (head >= total_heads) continue;
+      // Select pointers by value: a reference picked at run time (`is_key ? key : query`) would
+      // put both structs in local memory (seen as a 64-byte stack frame in the resource report).
+      const bool is_key = head >= p.num_heads;
+      const int h = is_key ? head - p.num_heads : head;
+      X* out = is_key ? key.out + h * key.out_head_stride : query.out + h * query.out_head_stride;
+      data[j].rotate(cos_v, sin_v);
+      data[j].store(out, half, chunk);
+      if (p.copy_tail) {
+        const X* in = is_key ? key.in + h * key.in_head_stride : query.in + h * query.in_head_stride;
+        for (int e = p.rotary_dim + chunk; e < p.head_size; e += chunks) out[e] = in[e];
       }
     }
-#pragma unroll
-    for (int j = 0; j < kHeadsInFlight; ++j) {
-      const int head = first_head + j * head_step;
-      if (head < total_heads) {
-        chunk_data[j].rotate(cos_v, sin_v);
-        chunk_data[j].store(out[j], half, chunk);
-        if (p.copy_tail)
-          for (int e = p.rotary_dim + chunk; e < p.head_size; e += chunks) out[j][e] = in[j][e];
-      }
-    }
+  }
+};
+
+template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight>
+__global__ void __launch_bounds__(512) rotary(const RotaryParams p, const LaunchShape shape) {
+  // 32-bit indexing: the host keeps total_threads below 2^32 (launch_config.cpp).
+  const uint32_t thread = blockIdx.x * blockDim.x + threadIdx.x;
+  if (thread >= shape.total_threads) return;
+  const uint32_t chunks = uint32_t(shape.chunks_per_head);
+  const uint32_t units_per_token = uint32_t(shape.head_groups) * chunks;
+  const uint32_t token32 = thread / units_per_token;
+  const uint32_t unit = thread - token32 * units_per_token;
+  const int group = int(unit / chunks);
+  const int chunk = int(unit - uint32_t(group) * chunks);
+  const int64_t token = token32;
+  const int half = p.rotary_dim / 2;
+  const int total_heads = p.num_heads + p.num_kv_heads;
+  const int step = shape.head_groups;
+
+  const TokenHeads<X> query(p.query, token, p.seq, p.num_tokens);
+  const TokenHeads<X> key(p.key, token, p.seq, p.num_tokens);
+  HeadBatch<X, kNeox, kPairs, kHeadsInFlight> batch;
+  batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
+
+  float cos_v[kPairs], sin_v[kPairs];
+  if (p.mrope)
+    load_mrope_factors<C, kPairs>(p, token, half, chunk, cos_v, sin_v);
+  else
+    load_factors<C, kPairs>(p, token, half, chunk, cos_v, sin_v);
+
+  for (int first_head = group;;) {
+    batch.rotate_and_store(p, query, key, first_head, step, half, chunk, int(chunks), cos_v, sin_v);
+    first_head += kHeadsInFlight * step;
+    if (first_head >= total_heads) break;
+    batch.load(query, key, p.num_heads, total_heads, first_head, step, half, chunk);
   }
 }
 

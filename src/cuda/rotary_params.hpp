@@ -24,6 +24,12 @@ struct RotaryParams {
   const void* positions = nullptr;
   int64_t positions_batch_stride = 0, positions_seq_stride = 0;
   bool positions_int64 = true;
+  // Multimodal RoPE: positions hold 3 streams (temporal, height, width), positions_stream_stride
+  // apart; frequency i reads the row of the stream mrope_section assigns it (rope_variants_mrope.hpp).
+  bool mrope = false;
+  bool mrope_interleaved = false;
+  int64_t mrope_section[3] = {0, 0, 0};
+  int64_t positions_stream_stride = 0;
   const void* cache = nullptr;
   int64_t cache_row_stride = 0;
   int64_t max_position = 0;

@@ -145,7 +145,7 @@ TEST(CudaBackend, NamedShapes) {
   const DType dtypes[] = {DType::float32, DType::float16, DType::bfloat16};
   uint64_t seed = fresh_seed();
   for (const Shape& shape : shapes)
-    for (int64_t tokens : {1, 16, 300})
+    for (int64_t tokens : {1, 16, 100})
       for (DType x : dtypes)
         for (DType cache : dtypes) {
           Case c;
@@ -191,8 +191,9 @@ TEST(CudaBackend, AgreesWithCpuBackend) {
           ASSERT_EQ(std::isnan(a), std::isnan(b)) << name << " element " << e;
           continue;
         }
-        // Each backend rounds its float32 result once; they may land one ulp apart.
-        ASSERT_LE(std::fabs(a - b), 2 * tolerance(c.x_dtype, a, std::fabs(a)))
+        // Each backend is within one tolerance of the exact value; the harness draws x in
+        // [-2, 2] and cos/sin in [-1, 1], so the two products of an output sum to at most 4.
+        ASSERT_LE(std::fabs(a - b), 2 * tolerance(c.x_dtype, a, 4.0))
             << name << " element " << e << ": cpu " << a << ", cuda " << b;
       }
     };

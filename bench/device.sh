@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The one GPU script of issue 3, run on the GPU machine from the repository root:
+#   build -> GPU tests (and the rest of ctest) -> compute-sanitizer memcheck over the GPU sweep ->
+#   GPU benchmark -> PyTorch benchmark, then a short table last. Logs go to $OUT (or ./device-out).
+# Dependencies missing there come from ROPEKIT_DEPS_DIR (default ./.deps, see bench/prepare_deps.sh).
+# Steps keep going after a failure; the exit status is non-zero if any step failed.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$repo/device-out}
+build=${BUILD_DIR:-$repo/build-device}
+deps=${ROPEKIT_DEPS_DIR:-$repo/.deps}
+mkdir -p "$out"
+declare -a summary
+
+step() {  # step NAME LOG COMMAND...: runs COMMAND, tees into $out/LOG, records the status
+  local name=$1 log=$2
+  shift 2
+  local start=$SECONDS
+  echo "=== $name: $*"
+  "$@" > >(tee "$out/$log") 2>&1
+  local status=$?
+  summary+=("$(printf '%-28s %-6s %4ss  %s' "$name" "$([[ $status == 0 ]] && echo ok || echo FAIL:$status)" $((SECONDS - start)) "$log")")
+  return $status
+}
+
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
+  nvcc --version | tail -1
+  git -C "$repo" rev-parse HEAD 2>/dev/null || cat "$repo/.commit" 2>/dev/null
+  date -u +%FT%TZ
+} > "$out/environment.txt" 2>&1
+cat "$out/environment.txt"
+
+# Warnings are errors in CI (its compiler); the GPU machine's newer GCC warns about more, so they
+# stay warnings here (see build.log), and -k 0 builds every target that can be built.
+step configure configure.log cmake -S "$repo" -B "$build" -G Ninja -DROPEKIT_CUDA=ON \
+  -DROPEKIT_WERROR="${ROPEKIT_WERROR:-OFF}" -DROPEKIT_DEPS_DIR="$deps" \
+  -DROPEKIT_BUILD_TOOLS="${ROPEKIT_BUILD_TOOLS:-ON}" &&
+  step build build.log cmake --build "$build" -j "$(nproc)" -- -k 0
+
+# Registers and stack (spills) of every kernel variant, for bench/gpu/NOTES.md.
+cuobjdump --dump-resource-usage "$build/src/libropekit.so" >> "$out/environment.txt" 2>&1
+
+tests=$build/tests/cpp/test_cuda_backend
+step gpu-tests gpu_tests.log "$tests" --gtest_brief=0
+step ctest-all ctest.log ctest --test-dir "$build" -j 8 --output-on-failure
+step memcheck memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 "$tests" \
+  --gtest_filter='CudaBackend.RandomSweep:CudaBackend.OutOfRange*:CudaBackend.NamedShapes'
+step gpu-bench gpu_bench.log "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
+step torch-bench torch_bench.log env PYTHONUNBUFFERED=1 python3 "$repo/bench/gpu/torch_bench.py" \
+  --library "$build/src/libropekit.so"
+
+echo
+echo "=== GPU benchmark (ropekit vs naive vs copy of the same bytes)"
+sed -n '/^shape /,/^$/p' "$out/gpu_bench.log" 2>/dev/null
+grep -E '^(PASS|FAIL)' "$out/gpu_bench.log" 2>/dev/null
+echo "=== PyTorch benchmark"
+sed -n '/^shape /,$p' "$out/torch_bench.log" 2>/dev/null | head -40
+echo "=== steps"
+grep -hE '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gpu_tests.log" 2>/dev/null
+grep -h 'ERROR SUMMARY' "$out/memcheck.log" 2>/dev/null
+printf '%s\n' "${summary[@]}"
+for line in "${summary[@]}"; do [[ $line == *FAIL* ]] && exit 1; done
+exit 0

@@ -1,0 +1,338 @@
+// GPU benchmark of issue 3: per model shape and token count, ropekit's time per call (through the
+// public API on the CUDA backend), the naive one-block-per-token baseline, and a device-to-device
+// copy of the same bytes, all timed as CUDA-graph replays in one run. Working sets rotate among
+// buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
+//
+// Usage: gpu_bench [--quick]   (--quick: fewer token counts, for smoke runs)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/problem.hpp"
+#include "cuda/launch_config.hpp"
+#include "naive_rope.cuh"
+#include "ropekit/ropekit.hpp"
+
+namespace ropekit::cuda {
+// Defined in libropekit (src/cuda/cuda_backend.cu).
+cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
+                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
+}  // namespace ropekit::cuda
+
+namespace ropekit::bench {
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+
+struct Shape {
+  const char* name;
+  int num_heads, num_kv_heads, head_size, rotary_dim;
+  bool is_neox;
+};
+
+constexpr Shape kShapes[] = {{"llama3-8b", 32, 8, 128, 128, true},
+                             {"glm4-9b", 32, 2, 128, 64, false},
+                             {"llama3-70b-tp8", 8, 1, 128, 128, true},
+                             {"deepseek-v3-rope-tp8", 16, 1, 64, 64, false},
+                             {"neox-20b", 64, 64, 96, 24, true}};
+constexpr int64_t kMaxPosition = 131072;
+
+// Bytes of the 32-byte sectors covering [start, start + length).
+int64_t sector_bytes(int64_t start, int64_t length) {
+  return ((start + length + 31) / 32 - start / 32) * 32;
+}
+
+// The issue's byte count: sectors of the rotary part of every q and k head, read and written,
+// plus the cache rows and the positions (read once).
+int64_t counted_bytes(const Shape& s, int64_t tokens) {
+  int64_t bytes = 0;
+  for (int which = 0; which < 2; ++which) {
+    const int heads = which ? s.num_kv_heads : s.num_heads;
+    for (int h = 0; h < heads; ++h)  // every token row starts at a multiple of 32 bytes here
+      bytes += 2 * tokens * sector_bytes(int64_t(h) * s.head_size * 2, s.rotary_dim * 2);
+  }
+  return bytes + tokens * (sector_bytes(0, s.rotary_dim * 4) + 8);
+}
+
+__global__ void fill_bf16(__nv_bfloat16* data, int64_t count, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    uint64_t h = (uint64_t(i) + seed) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    data[i] = __float2bfloat16_rn(float(h >> 40) / float(1 << 24) * 4.0f - 2.0f);
+  }
+}
+
+__global__ void fill_f32(float* data, int64_t count, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    uint64_t h = (uint64_t(i) + seed) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    data[i] = float(h >> 40) / float(1 << 24) * 2.0f - 1.0f;
+  }
+}
+
+__global__ void empty_kernel() {}
+
+// Median seconds per call: `record(k)` enqueues call k on the stream; `calls` of them are captured
+// into one graph, replayed after a warm-up, each replay timed with events.
+double graph_seconds_per_call(cudaStream_t stream, int calls, const std::function<void(int)>& record) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  for (int k = 0; k < calls; ++k) record(k);
+  check(cudaStreamEndCapture(stream, &graph), "end capture");
+  check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  for (int w = 0; w < 3; ++w) check(cudaGraphLaunch(exec, stream), "warm-up");
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "event");
+  check(cudaEventCreate(&stop), "event");
+  std::vector<float> times;
+  for (int r = 0; r < 15; ++r) {
+    check(cudaEventRecord(start, stream), "record");
+    check(cudaGraphLaunch(exec, stream), "replay");
+    check(cudaEventRecord(stop, stream), "record");
+    check(cudaEventSynchronize(stop), "sync");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start, stop), "elapsed");
+    times.push_back(ms);
+  }
+  std::sort(times.begin(), times.end());
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return times[times.size() / 2] * 1e-3 / calls;
+}
+
+struct GpuInfo {
+  int sms = 0;
+  int64_t l2 = 0;
+  std::string name;
+};
+
+// One shape at one token count: buffers, views and the timing of every contender.
+class Case {
+ public:
+  Case(const GpuInfo& device, const Shape& shape, int64_t tokens, const float* cache,
+       cudaStream_t stream)
+      : shape_(shape), tokens_(tokens), cache_(cache), stream_(stream) {
+    const int64_t q_elems = tokens * shape.num_heads * shape.head_size;
+    const int64_t k_elems = tokens * shape.num_kv_heads * shape.head_size;
+    const int64_t set_bytes = (q_elems + k_elems) * 2 + tokens * 8;
+    sets_ = int(std::clamp<int64_t>((3 * device.l2 + set_bytes - 1) / set_bytes, 1, 64));
+    std::mt19937_64 rng(tokens * 131 + shape.num_heads);
+    std::uniform_int_distribution<int64_t> position(0, kMaxPosition - 1);
+    for (int i = 0; i < sets_; ++i) {
+      Set s;
+      check(cudaMalloc(&s.query, q_elems * 2), "malloc q");
+      check(cudaMalloc(&s.key, k_elems * 2), "malloc k");
+      check(cudaMalloc(&s.positions, tokens * 8), "malloc positions");
+      fill_bf16<<<1024, 256>>>(s.query, q_elems, rng());
+      fill_bf16<<<1024, 256>>>(s.key, k_elems, rng());
+      std::vector<int64_t> host(tokens);
+      for (auto& p : host) p = position(rng);
+      check(cudaMemcpy(s.positions, host.data(), tokens * 8, cudaMemcpyHostToDevice), "positions");
+      sets.push_back(s);
+    }
+    bytes = counted_bytes(shape, tokens);
+    // The copy moves bytes/2 read + bytes/2 written, rotating over enough buffers to leave L2.
+    copy_half_ = bytes / 2;
+    copy_sets_ = int(std::clamp<int64_t>((3 * device.l2 + bytes - 1) / bytes, 1, 64));
+    check(cudaMalloc(&copy_src_, copy_half_ * copy_sets_), "malloc copy");
+    check(cudaMalloc(&copy_dst_, copy_half_ * copy_sets_), "malloc copy");
+    check(cudaMemset(copy_src_, 1, copy_half_ * copy_sets_), "memset");
+    check(cudaDeviceSynchronize(), "fill");
+  }
+  ~Case() {
+    for (Set& s : sets) {
+      cudaFree(s.query);
+      cudaFree(s.key);
+      cudaFree(s.positions);
+    }
+    cudaFree(copy_src_);
+    cudaFree(copy_dst_);
+  }
+
+  RotaryArgs args(int set) const {
+    const Set& s = sets[set];
+    RotaryArgs a;
+    a.positions = make_contiguous_view(s.positions, DType::int64, {tokens_}, Device::cuda);
+    a.query = make_contiguous_view(s.query, DType::bfloat16,
+                                   {tokens_, int64_t(shape_.num_heads) * shape_.head_size},
+                                   Device::cuda);
+    a.key = make_contiguous_view(s.key, DType::bfloat16,
+                                 {tokens_, int64_t(shape_.num_kv_heads) * shape_.head_size},
+                                 Device::cuda);
+    a.cos_sin_cache = make_contiguous_view(const_cast<float*>(cache_), DType::float32,
+                                           {kMaxPosition, shape_.rotary_dim}, Device::cuda);
+    a.head_size = shape_.head_size;
+    a.is_neox = shape_.is_neox;
+    a.backend = Backend::cuda;
+    a.stream = stream_;
+    return a;
+  }
+
+  int calls() const { return std::max(sets_, 16) / sets_ * sets_; }
+
+  double ropekit_seconds() {
+    return graph_seconds_per_call(stream_, calls(), [&](int k) { rotary_embedding(args(k % sets_)); });
+  }
+
+  // A chosen launch shape, bypassing the heuristic (the sweep table).
+  double shape_seconds(int heads_per_thread, int block_threads, int* pairs_out) {
+    std::vector<cuda::RotaryParams> params;
+    const detail::Problem first = detail::make_problem(args(0));
+    const int pairs = cuda::choose_pairs_per_thread(first);
+    *pairs_out = pairs;
+    const cuda::LaunchShape shape =
+        cuda::make_launch_shape(first, pairs, heads_per_thread, block_threads);
+    for (int i = 0; i < sets_; ++i) params.push_back(cuda::make_params(detail::make_problem(args(i))));
+    return graph_seconds_per_call(stream_, calls(), [&](int k) {
+      check(cuda::launch_rotary(params[k % sets_], shape, DType::bfloat16, DType::float32,
+                                shape_.is_neox, pairs, stream_),
+            "launch");
+    });
+  }
+
+  double naive_seconds() {
+    const int pairs = (shape_.num_heads + shape_.num_kv_heads) * shape_.rotary_dim / 2;
+    const int threads = std::min(1024, (pairs + 31) / 32 * 32);
+    return graph_seconds_per_call(stream_, calls(), [&](int k) {
+      const Set& s = sets[k % sets_];
+      naive_rope<<<unsigned(tokens_), threads, 0, stream_>>>(
+          s.query, s.key, cache_, s.positions, shape_.num_heads, shape_.num_kv_heads,
+          shape_.head_size, shape_.rotary_dim, shape_.is_neox);
+    });
+  }
+
+  double copy_seconds() {
+    const int calls = std::max(copy_sets_, 16) / copy_sets_ * copy_sets_;
+    return graph_seconds_per_call(stream_, calls, [&](int k) {
+      const int64_t offset = (k % copy_sets_) * copy_half_;
+      check(cudaMemcpyAsync(copy_dst_ + offset, copy_src_ + offset, copy_half_,
+                            cudaMemcpyDeviceToDevice, stream_),
+            "copy");
+    });
+  }
+
+  int64_t bytes = 0;
+
+ private:
+  struct Set {
+    __nv_bfloat16* query = nullptr;
+    __nv_bfloat16* key = nullptr;
+    int64_t* positions = nullptr;
+  };
+  Shape shape_;
+  int64_t tokens_;
+  const float* cache_;
+  cudaStream_t stream_;
+  int sets_ = 1;
+  std::vector<Set> sets;
+  int64_t copy_half_ = 0;
+  int copy_sets_ = 1;
+  char* copy_src_ = nullptr;
+  char* copy_dst_ = nullptr;
+};
+
+const char* limit_of(double seconds, double fraction_of_copy) {
+  if (seconds < 2.5e-6) return "launch + dependent-load latency (position -> cache row -> x)";
+  if (fraction_of_copy >= 0.85) return "DRAM bandwidth";
+  return "too little work in flight to saturate DRAM (partial waves)";
+}
+
+}  // namespace
+}  // namespace ropekit::bench
+
+int main(int argc, char** argv) {
+  using namespace ropekit::bench;
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  GpuInfo device;
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, 0), "properties");
+  device.sms = prop.multiProcessorCount;
+  device.l2 = prop.l2CacheSize;
+  device.name = prop.name;
+  std::printf("device: %s, %d SMs, L2 %lld MB\n", prop.name, device.sms,
+              (long long)(device.l2 >> 20));
+  cudaStream_t stream;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+
+  const double empty = graph_seconds_per_call(stream, 64, [&](int) {
+    empty_kernel<<<1, 32, 0, stream>>>();
+  });
+  std::printf("empty kernel in a graph: %.2f us per call\n\n", empty * 1e6);
+
+  std::vector<int64_t> token_counts = {1, 16, 64, 256, 1024, 4096, 16384};
+  if (quick) token_counts = {1, 16, 1024, 16384};
+  std::printf("%-22s %6s %10s %10s %10s %8s %9s  %s\n", "shape", "T", "ropekit_us", "naive_us",
+              "copy_us", "of_copy", "GB/s", "limit");
+  int failures = 0;
+  for (const Shape& shape : kShapes) {
+    const int64_t cache_elems = kMaxPosition * shape.rotary_dim;
+    float* cache = nullptr;
+    check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
+    fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
+    for (int64_t tokens : token_counts) {
+      Case c(device, shape, tokens, cache, stream);
+      const double rope = c.ropekit_seconds();
+      const double naive = c.naive_seconds();
+      const double copy = c.copy_seconds();
+      const double fraction = copy / rope;
+      const bool ok = rope <= naive * 1.02 && (tokens > 16 || rope <= 1.3e-6) &&
+                      (tokens < 16384 || fraction >= 0.90);
+      failures += !ok;
+      std::printf("%-22s %6lld %10.2f %10.2f %10.2f %7.1f%% %9.0f  %s%s\n", shape.name,
+                  (long long)tokens, rope * 1e6, naive * 1e6, copy * 1e6, 100 * fraction,
+                  c.bytes / rope * 1e-9, limit_of(rope, fraction), ok ? "" : "  [MISSES TARGET]");
+      std::fflush(stdout);
+    }
+    cudaFree(cache);
+  }
+
+  // Launch-shape sweep at large T: which heads per thread and block size the heuristic should pick.
+  std::printf("\nlaunch-shape sweep (us per call; pairs per thread as chosen):\n");
+  std::printf("%-22s %6s %5s", "shape", "T", "pairs");
+  const int heads_options[] = {1, 2, 4, 8};
+  const int block_options[] = {128, 256};
+  for (int h : heads_options)
+    for (int b : block_options) std::printf(" %5s", (std::to_string(h) + "/" + std::to_string(b)).c_str());
+  std::printf("\n");
+  for (const Shape& shape : kShapes) {
+    const int64_t cache_elems = kMaxPosition * shape.rotary_dim;
+    float* cache = nullptr;
+    check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
+    fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
+    for (int64_t tokens : {int64_t(1024), int64_t(4096), int64_t(16384)}) {
+      Case c(device, shape, tokens, cache, stream);
+      int pairs = 0;
+      std::printf("%-22s %6lld", shape.name, (long long)tokens);
+      std::string row;
+      for (int h : heads_options)
+        for (int b : block_options) {
+          const double t = c.shape_seconds(h, b, &pairs);
+          char cell[16];
+          std::snprintf(cell, sizeof cell, " %5.1f", t * 1e6);
+          row += cell;
+        }
+      std::printf(" %5d%s\n", pairs, row.c_str());
+      std::fflush(stdout);
+    }
+    cudaFree(cache);
+  }
+  std::printf("\n%s: %d case(s) miss a target of issue 3\n", failures ? "FAIL" : "PASS", failures);
+  return failures ? 2 : 0;
+}
