@@ -36,10 +36,6 @@ Backend choose_backend(const RotaryArgs& args, const detail::Problem& problem) {
       throw Error("backend: 'cuda' is not available: this build of ropekit has no CUDA support");
 #endif
   }
-  // Multimodal RoPE lives in the reference backend only until the cpu and cuda kernels learn it.
-  if (problem.mrope && backend != Backend::reference)
-    throw Error("mrope_section: mrope not supported by this backend yet ('" + to_string(backend) +
-                "', " + reason + "); use backend 'reference'");
   return backend;
 }
 
