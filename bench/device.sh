@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The one GPU script of issue 3, run on the GPU machine from the repository root:
+# The one GPU script, run on the GPU machine from the repository root:
 #   build -> GPU tests (and the rest of ctest) -> compute-sanitizer memcheck over the GPU sweep ->
-#   GPU benchmark -> PyTorch benchmark, then a short table last. Logs go to $OUT (or ./device-out).
+#   GPU benchmark (incl. MRoPE vs plain) -> PyTorch benchmark through the C API ->
+#   Python package built there (pip, no network) -> Python tests on CUDA -> host overhead and
+#   torch.ops benchmarks, then a short table last. Logs go to $OUT (or ./device-out).
+# Usage: bench/device.sh [--skip-python]
 # Dependencies missing there come from ROPEKIT_DEPS_DIR (default ./.deps, see bench/prepare_deps.sh).
 # Steps keep going after a failure; the exit status is non-zero if any step failed.
 set -uo pipefail
@@ -9,6 +12,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$repo/device-out}
 build=${BUILD_DIR:-$repo/build-device}
 deps=${ROPEKIT_DEPS_DIR:-$repo/.deps}
+skip_python=0
+[[ "${1:-}" == "--skip-python" ]] && skip_python=1
 mkdir -p "$out"
 declare -a summary
 
@@ -46,16 +51,41 @@ step gpu-tests gpu_tests.log "$tests" --gtest_brief=0
 step ctest-all ctest.log ctest --test-dir "$build" -j 8 --output-on-failure
 step memcheck memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 "$tests" \
   --gtest_filter='CudaBackend.RandomSweep:CudaBackend.OutOfRange*:CudaBackend.NamedShapes'
+step memcheck-mrope memcheck_mrope.log compute-sanitizer --tool memcheck --error-exitcode 9 \
+  "$build/tests/cpp/test_cuda_mrope"
 step gpu-bench gpu_bench.log "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
 step torch-bench torch_bench.log env PYTHONUNBUFFERED=1 python3 "$repo/bench/gpu/torch_bench.py" \
   --library "$build/src/libropekit.so"
+
+if ((!skip_python)); then
+  # The package as `pip install .` builds it, against this machine's torch (no index: nothing
+  # can be fetched there; nanobind and scikit-build-core are installed).
+  site=${PY_SITE:-/tmp/ropekit-site}
+  step py-install py_install.log python3 -m pip install --no-build-isolation --no-deps --no-index \
+    --target "$site" --upgrade -C cmake.define.ROPEKIT_DEPS_DIR="$deps" \
+    -C build-dir="$build-py" "$repo"
+  export PYTHONPATH=$site PYTHONUNBUFFERED=1
+  # The transformers parity test runs in CI against the pinned transformers; this machine's
+  # transformers is another version.
+  step py-tests py_tests.log python3 -m pytest -q -rs -p no:cacheprovider "$repo/tests/python" \
+    --ignore="$repo/tests/python/test_transformers_parity.py"
+  step host-overhead host_overhead.log python3 "$repo/bench/python/host_overhead.py"
+  step torch-ops-bench torch_ops_bench.log python3 "$repo/bench/python/torch_ops_bench.py"
+fi
 
 echo
 echo "=== GPU benchmark (ropekit vs naive vs copy of the same bytes)"
 sed -n '/^shape /,/^$/p' "$out/gpu_bench.log" 2>/dev/null
 grep -E '^(PASS|FAIL)' "$out/gpu_bench.log" 2>/dev/null
+echo "=== MRoPE vs plain"
+sed -n '/^multimodal RoPE/,/^$/p' "$out/gpu_bench.log" 2>/dev/null
 echo "=== PyTorch benchmark"
 sed -n '/^shape /,$p' "$out/torch_bench.log" 2>/dev/null | head -40
+if ((!skip_python)); then
+  echo "=== Python"
+  tail -3 "$out/py_tests.log" 2>/dev/null
+  tail -8 "$out/host_overhead.log" 2>/dev/null
+fi
 echo "=== steps"
 grep -hE '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gpu_tests.log" 2>/dev/null
 grep -h 'ERROR SUMMARY' "$out/memcheck.log" 2>/dev/null

@@ -82,3 +82,36 @@ def test_rotary_embedding_module_with_another_dtype_compiles_after_warmup(rng):
     eager = rope(positions, query.clone())[0]  # builds the bfloat16 cache
     compiled = torch.compile(rope, fullgraph=True, backend="aot_eager")(positions, query.clone())[0]
     assert torch.equal(compiled, eager)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
+@pytest.mark.parametrize("functional", [False, True])
+def test_compiled_attention_block_runs_under_cuda_graph_capture(rng, functional):
+    """On the GPU: fullgraph compile, then capture the compiled block in a CUDA graph and replay it
+    on new inputs copied into the captured buffers; every replay matches eager mode."""
+    if "cuda" not in ropekit.available_backends():
+        pytest.skip("this build of ropekit has no CUDA backend")
+    torch.manual_seed(int(rng.integers(2 ** 31)))
+    torch._dynamo.reset()
+    block = Attention(functional).cuda()
+    compiled = torch.compile(block, fullgraph=True, backend="inductor")
+    positions, hidden = (t.cuda() for t in inputs(rng))
+    static_positions, static_hidden = positions.clone(), hidden.clone()
+    with torch.no_grad():
+        side = torch.cuda.Stream()  # warm up (compile, autotune, allocate) off the default stream
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                compiled(static_positions, static_hidden)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = compiled(static_positions, static_hidden)
+        for _ in range(3):
+            new_positions, new_hidden = (t.cuda() for t in inputs(rng))
+            static_positions.copy_(new_positions)
+            static_hidden.copy_(new_hidden)
+            graph.replay()
+            torch.cuda.synchronize()
+            torch.testing.assert_close(static_out, block(new_positions, new_hidden),
+                                       rtol=1e-4, atol=1e-4)
