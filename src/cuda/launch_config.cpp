@@ -57,15 +57,20 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
 
 LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
                                 int multiprocessor_count) {
-  // Blocks of 128 threads: measured faster than 256 or 512 at every size (bench/gpu/NOTES.md),
-  // and small launches spread over more multiprocessors.
+  // Blocks of 128 threads: as fast as 256 or faster at every size in the launch-shape sweep
+  // (bench/gpu/gpu_bench.cu, docs/BENCHMARKS.md), and small launches spread over more SMs.
   constexpr int kBlock = 128;
   const LaunchShape one_head = make_launch_shape(p, pairs_per_thread, 1, kBlock);
-  // Few threads: latency decides, so one head per thread (the lean kernel, most parallelism).
-  // Otherwise four heads per thread: their loads overlap the position -> cache-row chain and the
-  // per-thread index work is paid once for four heads.
-  const uint64_t latency_bound_threads = uint64_t(multiprocessor_count) * 2 * kBlock;
-  int heads = one_head.total_threads <= latency_bound_threads ? 1 : 4;
+  // Heads per thread by the amount of work, from the sweep on an H100 (132 SMs), scaled by the
+  // SM count: up to ~4 threads per SM slot (2048) one head per thread (latency decides: most
+  // parallelism, leanest kernel); then four heads, whose loads overlap the position -> cache-row
+  // chain; past ~8 waves, eight (two batches of four), paying the index and cos/sin work once
+  // for eight heads. Narrow rotary parts (fewer than 4 chunks a head, e.g. 24 of 96) did best
+  // with two: their small accesses need many threads in flight.
+  const uint64_t slots = uint64_t(multiprocessor_count) * 2048;
+  int heads = 1;
+  if (one_head.total_threads > 2 * slots) heads = one_head.chunks_per_head < 4 ? 2 : 4;
+  if (one_head.total_threads > 4 * slots && one_head.chunks_per_head >= 4) heads = 8;
   LaunchShape shape = make_launch_shape(p, pairs_per_thread, heads, kBlock);
   // The kernel indexes threads in 32 bits: give each thread more heads if that is exceeded.
   // (run_cuda rejects what still exceeds it: more than ~2^26 tokens in one call.)

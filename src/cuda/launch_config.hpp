@@ -13,9 +13,9 @@ namespace ropekit::cuda {
 // to their own width (capped at 16 bytes) as well.
 int choose_pairs_per_thread(const detail::Problem& problem);
 
-// Heads per thread and block size: as few heads per thread as keep at least `target_waves` full
-// waves of threads on the device (more threads hide latency and shorten the tail), more heads per
-// thread when there is plenty of work (each reuses its cos/sin registers).
+// Heads per thread and block size from the amount of work and the SM count: one head per thread
+// for small launches (latency), more heads per thread for large ones (each reuses its cos/sin
+// registers and overlaps its loads with the position -> cache-row chain).
 LaunchShape choose_launch_shape(const detail::Problem& problem, int pairs_per_thread,
                                 int multiprocessor_count);
 

@@ -140,37 +140,46 @@ __device__ __forceinline__ void load_factors(const RotaryParams& p, int64_t toke
     fill_nan(cos_v, sin_v);
 }
 
-// Multimodal RoPE: three positions per token. A chunk that lies in one section (contiguous
-// sections that are multiples of kPairs: every real config) reads one row as plain RoPE does;
-// otherwise (interleaved sections, or a chunk straddling a boundary) each frequency reads the
-// row of its own stream, element by element. Any stream out of range makes the token NaN.
+// Multimodal RoPE: three positions per token, held in registers (an array indexed at run time
+// would live in local memory). A chunk that lies in one section (contiguous sections that are
+// multiples of kPairs: every real config) reads one row, as plain RoPE does; otherwise
+// (interleaved sections, or a chunk straddling a boundary) it reads the chunk from all three rows
+// at once, in parallel, and picks per frequency. Any stream out of range makes the token NaN.
 template <class C, int kPairs>
 __device__ __forceinline__ void load_mrope_factors(const RotaryParams& p, int64_t token, int half,
                                                    int chunk, float (&cos_v)[kPairs],
                                                    float (&sin_v)[kPairs]) {
-  int64_t positions[3];
-#pragma unroll
-  for (int stream = 0; stream < 3; ++stream) positions[stream] = load_position(p, token, stream);
-  if (!position_ok(p, positions[0]) || !position_ok(p, positions[1]) ||
-      !position_ok(p, positions[2])) {
+  const int64_t t = load_position(p, token, 0);
+  const int64_t h = load_position(p, token, 1);
+  const int64_t w = load_position(p, token, 2);
+  if (!position_ok(p, t) || !position_ok(p, h) || !position_ok(p, w)) {
     fill_nan(cos_v, sin_v);
     return;
   }
   const int first = chunk * kPairs;
-  const int first_stream = detail::mrope_stream(first, p.mrope_section, p.mrope_interleaved);
-  const int last_stream =
-      detail::mrope_stream(first + kPairs - 1, p.mrope_section, p.mrope_interleaved);
-  if (!p.mrope_interleaved && first_stream == last_stream) {
-    load_row_factors<C, kPairs>(p, positions[first_stream], half, chunk, cos_v, sin_v);
+  const auto stream_of = [&](int i) {
+    return detail::mrope_stream(i, p.mrope_section, p.mrope_interleaved);
+  };
+  if (!p.mrope_interleaved && stream_of(first) == stream_of(first + kPairs - 1)) {
+    const int stream = stream_of(first);
+    load_row_factors<C, kPairs>(p, stream == 0 ? t : stream == 1 ? h : w, half, chunk, cos_v,
+                                sin_v);
     return;
   }
+  float cos_t[kPairs], sin_t[kPairs], cos_h[kPairs], sin_h[kPairs];
+  load_row_factors<C, kPairs>(p, t, half, chunk, cos_t, sin_t);
+  load_row_factors<C, kPairs>(p, h, half, chunk, cos_h, sin_h);
+  load_row_factors<C, kPairs>(p, w, half, chunk, cos_v, sin_v);
 #pragma unroll
   for (int i = 0; i < kPairs; ++i) {
-    const int stream = detail::mrope_stream(first + i, p.mrope_section, p.mrope_interleaved);
-    const C* row = static_cast<const C*>(p.cache) + positions[stream] * p.cache_row_stride;
-    cos_v[i] = to_float(row[first + i]);
-    const float s = to_float(row[half + first + i]);
-    sin_v[i] = p.inverse ? -s : s;
+    const int stream = stream_of(first + i);
+    if (stream == 0) {
+      cos_v[i] = cos_t[i];
+      sin_v[i] = sin_t[i];
+    } else if (stream == 1) {
+      cos_v[i] = cos_h[i];
+      sin_v[i] = sin_h[i];
+    }
   }
 }
 
@@ -236,7 +245,8 @@ struct HeadBatch {
   }
 };
 
-template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight>
+// kMrope: multimodal RoPE (a separate instantiation, so plain RoPE carries none of its code).
+template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, bool kMrope>
 __global__ void __launch_bounds__(512) rotary(const RotaryParams p, const LaunchShape shape) {
   // 32-bit indexing: the host keeps total_threads below 2^32 (launch_config.cpp).
   const uint32_t thread = blockIdx.x * blockDim.x + threadIdx.x;
@@ -258,7 +268,7 @@ __global__ void __launch_bounds__(512) rotary(const RotaryParams p, const Launch
   batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
 
   float cos_v[kPairs], sin_v[kPairs];
-  if (p.mrope)
+  if constexpr (kMrope)
     load_mrope_factors<C, kPairs>(p, token, half, chunk, cos_v, sin_v);
   else
     load_factors<C, kPairs>(p, token, half, chunk, cos_v, sin_v);

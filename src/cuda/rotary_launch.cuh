@@ -21,13 +21,26 @@ namespace detail_launch {
 
 // One head per thread: the lean variant for small launches, where the kernel's latency is the
 // cost. More: four heads' loads in flight per thread, for bandwidth.
-template <class X, class C, bool kNeox, int kPairs>
-cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
+template <class X, class C, bool kNeox, int kPairs, bool kMrope>
+void launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   const uint64_t blocks = (shape.total_threads + shape.block_threads - 1) / shape.block_threads;
   if (shape.heads_per_thread == 1)
-    kernel::rotary<X, C, kNeox, kPairs, 1><<<unsigned(blocks), shape.block_threads, 0, stream>>>(params, shape);
+    kernel::rotary<X, C, kNeox, kPairs, 1, kMrope>
+        <<<unsigned(blocks), shape.block_threads, 0, stream>>>(params, shape);
   else
-    kernel::rotary<X, C, kNeox, kPairs, 4><<<unsigned(blocks), shape.block_threads, 0, stream>>>(params, shape);
+    kernel::rotary<X, C, kNeox, kPairs, 4, kMrope>
+        <<<unsigned(blocks), shape.block_threads, 0, stream>>>(params, shape);
+}
+
+// Multimodal RoPE rotates NeoX pairs only (validated on the host): no GPT-J instantiation.
+template <class X, class C, bool kNeox, int kPairs>
+cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
+  if (!params.mrope)
+    launch_heads<X, C, kNeox, kPairs, false>(params, shape, stream);
+  else if constexpr (kNeox)
+    launch_heads<X, C, kNeox, kPairs, true>(params, shape, stream);
+  else
+    return cudaErrorInvalidValue;
   return cudaGetLastError();
 }
 
