@@ -1,7 +1,6 @@
 #include "core/problem.hpp"
 
 #include <limits>
-#include <sstream>
 #include <string>
 
 #include "ropekit/error.hpp"
@@ -9,21 +8,18 @@
 namespace ropekit::detail {
 namespace {
 
-std::string shape_string(const TensorView& t) {
-  std::ostringstream out;
-  out << "[";
-  for (int d = 0; d < t.ndim; ++d) out << (d ? ", " : "") << t.shape[d];
-  out << "]";
-  return out.str();
+// Formatted with std::to_string, not iostreams: in a PyTorch process on the GPU machine, formatting
+// an integer through an ostringstream inside libropekit crashed (a segfault in the stream's locale
+// facets; seen with torch 2.11 and GCC 13), and these strings are built on every error path.
+std::string join_dims(const int64_t* values, int ndim, char open, char close) {
+  std::string text(1, open);
+  for (int d = 0; d < ndim; ++d) text += (d ? ", " : "") + std::to_string(values[d]);
+  return text + close;
 }
 
-std::string strides_string(const TensorView& t) {
-  std::ostringstream out;
-  out << "(";
-  for (int d = 0; d < t.ndim; ++d) out << (d ? ", " : "") << t.strides[d];
-  out << ")";
-  return out.str();
-}
+std::string shape_string(const TensorView& t) { return join_dims(t.shape.data(), t.ndim, '[', ']'); }
+
+std::string strides_string(const TensorView& t) { return join_dims(t.strides.data(), t.ndim, '(', ')'); }
 
 [[noreturn]] void fail(const std::string& name, const std::string& message) {
   throw Error(name + ": " + message);
