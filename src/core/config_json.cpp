@@ -5,8 +5,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "ropekit/config.hpp"
@@ -314,10 +314,10 @@ RopeConfig parse_hf_config(const std::string& json_text) {
 RopeConfig load_hf_config(const std::string& path) {
   std::ifstream file(path);
   if (!file) throw Error("config path: cannot open '" + path + "'");
-  std::ostringstream text;
-  text << file.rdbuf();
+  // Read through the stream buffer, no formatted stream I/O (see shape_string in problem.cpp).
+  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
   try {
-    return parse_hf_config(text.str());
+    return parse_hf_config(text);
   } catch (const Error& error) {
     throw Error(path + ": " + error.what());
   }
