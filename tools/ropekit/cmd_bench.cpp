@@ -30,6 +30,7 @@ constexpr int kMaxRepetitions = 200;
 
 struct BenchOptions {
   std::vector<std::string> shapes;
+  std::vector<std::string> configs;  // HF config.json paths: their models' shapes
   std::vector<int64_t> tokens{1, 16, 256, 4096, 16384};
   std::string dtype_name = "bfloat16";
   std::string cache_dtype_name;  // empty: the same as dtype
@@ -48,17 +49,20 @@ struct BenchOptions {
   bool quiet = false;
 };
 
-std::vector<std::string> expand_shapes(const std::vector<std::string>& names) {
-  if (names.empty()) return default_shape_names();
-  std::vector<std::string> expanded;
+// The shapes to run: --shape names (the default set when neither --shape nor --config is given),
+// then one shape per --config file.
+std::vector<ModelShape> expand_shapes(const BenchOptions& options) {
+  std::vector<std::string> names = options.shapes;
+  if (names.empty() && options.configs.empty()) names = default_shape_names();
+  std::vector<ModelShape> expanded;
   for (const std::string& name : names) {
     if (name == "all") {
-      for (const ModelShape& shape : model_shapes()) expanded.push_back(shape.name);
+      for (const ModelShape& shape : model_shapes()) expanded.push_back(shape);
     } else {
-      find_model_shape(name);  // throws naming --shape
-      expanded.push_back(name);
+      expanded.push_back(find_model_shape(name));  // throws naming --shape
     }
   }
+  for (const std::string& path : options.configs) expanded.push_back(shape_from_hf_config(path));
   return expanded;
 }
 
@@ -74,12 +78,12 @@ class BenchRun {
       : options_(options), devices_(devices), backends_(std::move(backends)) {}
 
   std::vector<BenchRow> run() {
-    const std::vector<std::string> shapes = expand_shapes(options_.shapes);
+    const std::vector<ModelShape> shapes = expand_shapes(options_);
     Progress progress(int(shapes.size() * options_.tokens.size() * backends_.size()),
                       !options_.quiet);
     std::vector<BenchRow> rows;
-    for (const std::string& name : shapes) {
-      const ModelShape& shape = find_model_shape(name);
+    for (const ModelShape& shape : shapes) {
+      const std::string& name = shape.name;
       const std::vector<unsigned char> cache =
           make_rope_cache_bytes(options_.max_position, shape.rotary_dim, options_.cache_dtype);
       for (int64_t tokens : options_.tokens) {
@@ -226,6 +230,11 @@ void add_bench_command(CLI::App& app) {
                     "(default: llama3-8b, glm4-9b, neox-20b, deepseek-v3)")
       ->delimiter(',')
       ->check(CLI::IsMember(shape_names));
+  bench->add_option("--config", options->configs,
+                    "Hugging Face config.json of a model (repeatable): benchmark its shape (heads, "
+                    "head size, rotary dim, pairing as ropekit derives them; the cache holds plain "
+                    "RoPE values, which do not change the timing; mrope models run as text)")
+      ->check(CLI::ExistingFile);
   bench->add_option("--tokens", options->tokens,
                     "Token counts T (default: 1,16,256,4096,16384)")
       ->delimiter(',')

@@ -1,5 +1,12 @@
 #include "model_shapes.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "ropekit/config.hpp"
 #include "ropekit/error.hpp"
 
 namespace ropekit::cli {
@@ -27,6 +34,62 @@ const ModelShape& find_model_shape(const std::string& name) {
   std::string known;
   for (const ModelShape& shape : model_shapes()) known += (known.empty() ? "" : ", ") + shape.name;
   throw Error("--shape: expected one of " + known + " or all, got '" + name + "'");
+}
+
+namespace {
+
+// num_attention_heads (n_head in GPT-J / GPT-2 style configs) and num_key_value_heads (default:
+// as many as query heads) of the language model: text_config when the top level lacks them, as
+// in Qwen2.5-VL and Gemma 3.
+std::pair<int64_t, int64_t> heads_of(const nlohmann::json& document) {
+  const auto has_heads = [](const nlohmann::json& j) {
+    return j.contains("num_attention_heads") || j.contains("n_head");
+  };
+  const nlohmann::json* model = &document;
+  if (!has_heads(document) && document.contains("text_config") &&
+      document["text_config"].is_object())
+    model = &document["text_config"];
+  const auto count = [&](const char* field) -> int64_t {
+    const auto& value = (*model)[field];
+    if (!value.is_number_integer() || value.get<int64_t>() <= 0)
+      throw Error(std::string(field) + ": expected a positive integer, got " + value.dump());
+    return value.get<int64_t>();
+  };
+  if (!has_heads(*model))
+    throw Error("num_attention_heads: missing (needed for the shape of the benchmark)");
+  const int64_t heads =
+      count(model->contains("num_attention_heads") ? "num_attention_heads" : "n_head");
+  const int64_t kv_heads = model->contains("num_key_value_heads") &&
+                                   !(*model)["num_key_value_heads"].is_null()
+                               ? count("num_key_value_heads")
+                               : heads;
+  if (heads % kv_heads != 0)
+    throw Error("num_key_value_heads: expected a divisor of num_attention_heads = " +
+                std::to_string(heads) + ", got " + std::to_string(kv_heads));
+  return {heads, kv_heads};
+}
+
+}  // namespace
+
+ModelShape shape_from_hf_config(const std::string& path) {
+  try {
+    const RopeConfig rope = load_hf_config(path);
+    std::ifstream file(path);
+    const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+    const auto [heads, kv_heads] = heads_of(nlohmann::json::parse(text));
+    ModelShape shape;
+    shape.name = std::filesystem::path(path).stem().string();
+    shape.num_heads = heads;
+    shape.num_kv_heads = kv_heads;
+    shape.head_size = rope.head_size;
+    shape.rotary_dim = rope.rotary_dim;
+    shape.is_neox = rope.is_neox;
+    return shape;
+  } catch (const nlohmann::json::exception& error) {
+    throw Error("--config " + path + ": " + error.what());
+  } catch (const Error& error) {
+    throw Error("--config " + path + ": " + error.what());
+  }
 }
 
 }  // namespace ropekit::cli

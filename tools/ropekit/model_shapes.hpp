@@ -22,4 +22,10 @@ std::vector<std::string> default_shape_names();
 // Throws ropekit::Error naming --shape for an unknown name.
 const ModelShape& find_model_shape(const std::string& name);
 
+// The shape of the model a Hugging Face config.json describes: head size, rotary dim and pairing
+// as ropekit derives them (RopeConfig), heads from num_attention_heads and num_key_value_heads
+// (default: MHA), in text_config for multimodal models. Named after the file. Throws
+// ropekit::Error naming --config and the file.
+ModelShape shape_from_hf_config(const std::string& path);
+
 }  // namespace ropekit::cli
