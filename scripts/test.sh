@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test: the C++ suite (CTest) and the Python suite (pytest).
+# Sets up, builds and runs every test: the C++ suite (CTest) and the Python suite (pytest, in a
+# virtual environment with torch and transformers from PyPI, the package built by pip).
 # GPU tests skip, saying so, on a machine without a GPU.
+#   ROPEKIT_SKIP_SETUP=1   skip installing (Debian packages, PyPI packages)
+#   ROPEKIT_SKIP_PYTHON=1  C++ suite only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${ROPEKIT_BUILD_DIR:-build/test}
+skip_setup=${ROPEKIT_SKIP_SETUP:-0}
 
-[[ "${ROPEKIT_SKIP_SETUP:-0}" == 1 ]] || scripts/setup.sh --python
+[[ $skip_setup == 1 ]] || scripts/setup.sh
 
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DROPEKIT_WERROR=ON
 cmake --build "$build_dir" -j"$(nproc)"
 (cd "$build_dir" && ctest --output-on-failure -j"$(nproc)")
+
+[[ "${ROPEKIT_SKIP_PYTHON:-0}" == 1 ]] && exit 0
+venv=${ROPEKIT_VENV:-$build_dir/venv}
+[[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+python=$venv/bin/python
+if [[ $skip_setup != 1 ]]; then
+  echo "test: installing the Python test requirements (torch, transformers, ...) into $venv"
+  "$python" -m pip install -q -r requirements-test.txt
+fi
+echo "test: building the Python package (pip install .)"
+"$python" -m pip install -q --no-build-isolation --no-deps --upgrade \
+  -C build-dir="$build_dir/python" .
+# The parity test calls the C API of the library just built through ctypes.
+export ROPEKIT_LIBRARY="$(cd "$build_dir" && pwd)/src/libropekit.so"
+status=0
+"$python" -m pytest -q -rs -p no:cacheprovider tests/python || status=$?
+# Exit status 5 is "no tests collected": never expected here, so it fails like any other.
+exit $status
