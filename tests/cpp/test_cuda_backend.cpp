@@ -48,6 +48,9 @@ class DeviceMirror {
       check_cuda(cudaMemcpy(b.device, t->storage.data(), t->storage.size(), cudaMemcpyHostToDevice),
                  "cudaMemcpy to device");
     }
+    // A pageable cudaMemcpy may return before its DMA lands, and non-blocking streams (used by
+    // some tests) do not wait for the legacy stream: finish the uploads here.
+    check_cuda(cudaDeviceSynchronize(), "upload");
   }
   ~DeviceMirror() {
     for (const Buffer& b : buffers_) cudaFree(b.allocation);

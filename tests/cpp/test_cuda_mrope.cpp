@@ -45,6 +45,7 @@ class DeviceRun {
       check_cuda(cudaMemcpy(device, t->storage.data(), t->storage.size(), cudaMemcpyHostToDevice),
                  "cudaMemcpy to device");
     }
+    check_cuda(cudaDeviceSynchronize(), "upload");  // a pageable cudaMemcpy may return early
   }
   ~DeviceRun() {
     for (const Buffer& b : buffers_) cudaFree(b.device);

@@ -45,7 +45,12 @@ class CudaOps final : public DeviceOps {
   void release(void* pointer) override { cudaFree(pointer); }
 
   void copy_to_device(void* destination, const void* source, size_t bytes) override {
-    check(cudaMemcpy(destination, source, bytes, cudaMemcpyHostToDevice), "cudaMemcpy to device");
+    // On our stream and waited for: a cudaMemcpy from pageable memory may return before its DMA
+    // lands, and the legacy stream it runs on does not order our non-blocking stream (the kernel
+    // once read the tail of a buffer before it arrived: zeros in the last tokens).
+    check(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyHostToDevice, stream_),
+          "cudaMemcpyAsync to device");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
   void copy_to_host(void* destination, const void* source, size_t bytes) override {
     // The work was queued on our non-blocking stream: wait for it before reading.
