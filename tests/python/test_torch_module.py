@@ -1,8 +1,13 @@
-"""ropekit.RotaryEmbedding: owns its cache, follows the inputs' device and dtype, rounds once."""
+"""ropekit.RotaryEmbedding: owns its cache, follows the inputs' device and dtype, rounds once;
+LongRoPE picks short or long factors as transformers does."""
+import math
+
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 import ropekit  # noqa: E402
+from conftest import assert_matches_oracle, rotate_oracle  # noqa: E402
 from test_torch_ops import check, torch_cache  # noqa: E402
 
 
@@ -53,7 +58,8 @@ def test_other_dtype_cache_is_built_once_and_rounded_once(generator, monkeypatch
     rope = ropekit.RotaryEmbedding(64, 64, max_position=1024, dtype=torch.float32)
     builds = []
     original_build = rope._build_cache
-    monkeypatch.setattr(rope, "_build_cache", lambda dtype: builds.append(dtype) or original_build(dtype))
+    monkeypatch.setattr(rope, "_build_cache", lambda dtype, *rest: builds.append(dtype) or
+                        original_build(dtype, *rest))
     positions = torch.randint(0, 1024, (5,), generator=generator)
     for _ in range(3):
         query = torch.randn(5, 2 * 64, generator=generator).to(torch.bfloat16)
@@ -129,11 +135,41 @@ def test_from_hf_config_multimodal_sections(generator, monkeypatch):
     assert torch.equal(query, expected)
 
 
-def test_from_hf_config_refuses_longrope():
-    phi3 = {"model_type": "phi3", "hidden_size": 3072, "num_attention_heads": 32,
-            "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
-            "rope_theta": 10000.0,
-            "rope_scaling": {"type": "longrope", "short_factor": [1.0] * 48,
-                             "long_factor": [2.0] * 48}}
-    with pytest.raises(NotImplementedError, match="LongRoPE"):
-        ropekit.RotaryEmbedding.from_hf_config(phi3)
+PHI3_LONGROPE = {"model_type": "phi3", "hidden_size": 3072, "num_attention_heads": 32,
+                 "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
+                 "rope_theta": 10000.0,
+                 "rope_scaling": {"type": "longrope", "short_factor": [1.0 + i / 48 for i in range(48)],
+                                  "long_factor": [2.0 + i / 8 for i in range(48)]}}
+
+
+def longrope_expected(query, positions, factors, attention_factor, l0=4096, theta=10000.0):
+    """transformers' LongRoPE rotation in float64: inv_freq / factor, cos/sin times the factor."""
+    half = len(factors)
+    inv_freq = np.array([1.0 / (theta ** (2 * i / (2 * half))) / factors[i] for i in range(half)])
+    angles = positions.numpy()[:, None].astype(np.float64) * inv_freq[None, :]
+    cache = np.concatenate([np.cos(angles), np.sin(angles)], axis=1) * attention_factor
+    return rotate_oracle(query.double().numpy(), np.arange(len(positions)), 96, cache, True)
+
+
+@pytest.mark.parametrize("long_positions", [False, True])
+def test_longrope_picks_short_or_long_factors_like_transformers(generator, long_positions):
+    rope = ropekit.RotaryEmbedding.from_hf_config(PHI3_LONGROPE, max_position=8192)
+    low, high = (4096, 8192) if long_positions else (0, 4096)
+    positions = torch.randint(low, high, (5,), generator=generator)
+    query = torch.randn(5, 32 * 96, generator=generator, dtype=torch.float32)
+    scaling = PHI3_LONGROPE["rope_scaling"]
+    factors = scaling["long_factor"] if long_positions else scaling["short_factor"]
+    # transformers: attention factor sqrt(1 + ln(131072 / 4096) / ln(4096)) for both sets.
+    attention_factor = math.sqrt(1 + math.log(131072 / 4096) / math.log(4096))
+    expected, magnitude = longrope_expected(query, positions, factors, attention_factor)
+    rotated, _ = rope(positions, query.clone())
+    assert_matches_oracle(rotated.double().numpy(), expected, magnitude, "float32")
+    # The explicit choice gives the same bits as the automatic one.
+    explicit, _ = rope(positions, query.clone(), long_factors=long_positions)
+    assert torch.equal(explicit, rotated)
+
+
+def test_long_factors_without_longrope_is_an_error(generator):
+    rope = ropekit.RotaryEmbedding(64, 64, 128)
+    with pytest.raises(ValueError, match="^long_factors: "):
+        rope(torch.zeros(2, dtype=torch.int64), torch.zeros(2, 64), long_factors=True)
