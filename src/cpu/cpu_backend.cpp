@@ -7,6 +7,7 @@
 //                     down to one: waking a thread costs more than rotating a few heads.
 //   ROPEKIT_CPU_ISA   "baseline" or "avx2" forces the kernels of that instruction set (benchmarks,
 //                     bug hunting); unset or empty: the best one the CPU supports.
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -22,9 +23,6 @@ namespace ropekit::detail {
 namespace cpu {
 namespace {
 
-// Below this many head elements per thread, another thread costs more (wake-up and join, a few
-// microseconds) than it saves.
-constexpr int64_t kMinElementsPerThread = 32 * 1024;
 
 Isa best_supported_isa() {
 #ifdef ROPEKIT_CPU_AVX2
@@ -74,13 +72,14 @@ const Kernels& kernels_for(Isa isa) {
   return baseline::kernels();
 }
 
-void run_cpu_with(const Problem& p, Isa isa, int max_threads) {
+void run_cpu_with(const Problem& p, Isa isa, int max_threads, int64_t min_elements_per_thread) {
   const TokenKernel kernel = kernels_for(isa).select(p);
   const int64_t tokens = p.num_tokens();
   const int64_t heads = p.num_heads + p.num_kv_heads;
   const int64_t elements = tokens * heads * p.head_size;
   int64_t threads = max_threads < 1 ? 1 : max_threads;
-  if (threads > elements / kMinElementsPerThread) threads = elements / kMinElementsPerThread;
+  const int64_t worth = elements / std::max<int64_t>(min_elements_per_thread, 1);
+  if (threads > worth) threads = worth;
 
   if (threads <= 1) {
     for (int64_t token = 0; token < tokens; ++token) kernel(p, token, 0, heads);
@@ -112,7 +111,7 @@ void run_cpu(const Problem& problem) {
 #else
   const int max_threads = 1;
 #endif
-  cpu::run_cpu_with(problem, cpu::selected_isa(), max_threads);
+  cpu::run_cpu_with(problem, cpu::selected_isa(), max_threads, cpu::kMinElementsPerThread);
 }
 
 }  // namespace ropekit::detail

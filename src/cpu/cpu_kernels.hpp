@@ -47,7 +47,15 @@ Isa selected_isa();
 
 const Kernels& kernels_for(Isa isa);
 
-// run_cpu with an explicit instruction set and thread count (tests use it to compare them).
-void run_cpu_with(const Problem& problem, Isa isa, int max_threads);
+// Below this many head elements per thread (about 30-60 us of one core's work), another thread
+// costs more than it saves: waking and joining takes microseconds on an idle machine, and on a
+// busy one the join waits until the OS schedules every worker (seen here: 8-12 ms for a 16-token
+// call on 2 loaded cores with 32K elements per thread). Decode-sized calls stay on one thread.
+inline constexpr int64_t kMinElementsPerThread = 128 * 1024;
+
+// run_cpu with an explicit instruction set, thread count and threading threshold (tests use them
+// to compare thread counts and to split problems too small for run_cpu to split).
+void run_cpu_with(const Problem& problem, Isa isa, int max_threads,
+                  int64_t min_elements_per_thread = kMinElementsPerThread);
 
 }  // namespace ropekit::detail::cpu

@@ -33,11 +33,13 @@ uint64_t fresh_seed() {
   return (uint64_t(entropy()) << 32) | entropy();
 }
 
-// Runs the cpu kernels of `isa` on at most `threads` threads, as run_cpu would.
-void run_cpu_on(const Problem& problem, Isa isa, int threads) {
+// Runs the cpu kernels of `isa` on at most `threads` threads, as run_cpu would; with
+// `force_threads`, on exactly that many, however small the problem.
+void run_cpu_on(const Problem& problem, Isa isa, int threads, bool force_threads = false) {
   const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
   detail::check_positions_in_range(p);
-  detail::cpu::run_cpu_with(p, isa, threads);
+  detail::cpu::run_cpu_with(p, isa, threads,
+                            force_threads ? 1 : detail::cpu::kMinElementsPerThread);
 }
 
 void expect_matches_oracle(const Problem& problem, const std::string& what) {
@@ -105,15 +107,14 @@ TEST(CpuBackend, SingleTokenSplitsHeadsOverThreads) {
       c.out_of_place = out_of_place;
       c.explicit_heads = true;
       Problem problem = make_problem(c, seed++);
-      run_cpu_on(problem, isa, threads);
+      run_cpu_on(problem, isa, threads, /*force_threads=*/true);  // 9 Ki elements: split anyway
       expect_matches_oracle(problem, std::string(to_string(isa)) + " threads " +
                                          std::to_string(threads));
     });
 }
 
 TEST(CpuBackend, EveryThreadCountAndIsaGivesTheSameBits) {
-  // The threshold in run_cpu_with keeps tiny problems on one thread: these are large enough to
-  // split (T x heads x head_size >= 64 Ki elements per thread for up to 8 threads, or 1 token).
+  // Every thread count is forced (the threshold would keep the smaller ones on one thread).
   const int64_t token_counts[] = {1, 5, 300};
   for (int64_t tokens : token_counts)
     for (DType x : kFloatTypes) {
@@ -136,7 +137,7 @@ TEST(CpuBackend, EveryThreadCountAndIsaGivesTheSameBits) {
       for (Isa isa : supported_isas())
         for (int threads : {1, 2, 3, 8}) {
           Problem again = make_problem(c, seed);
-          run_cpu_on(again, isa, threads);
+          run_cpu_on(again, isa, threads, /*force_threads=*/true);
           EXPECT_TRUE(written_bytes(again) == expected)
               << to_string(isa) << " with " << threads << " threads differs from baseline with 1 "
               << c.describe();
