@@ -9,28 +9,11 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "cuda_test_support.hpp"
 #include "harness.hpp"
 
 namespace ropekit::testing {
 namespace {
-
-void check_cuda(cudaError_t error, const char* what) {
-  if (error != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(error));
-}
-
-// Why the GPU tests cannot run here, or "" when a device is visible.
-std::string missing_device_reason() {
-  int count = 0;
-  const cudaError_t error = cudaGetDeviceCount(&count);
-  if (error != cudaSuccess) return std::string("cudaGetDeviceCount: ") + cudaGetErrorString(error);
-  if (count == 0) return "cudaGetDeviceCount reports 0 devices";
-  return "";
-}
-
-#define SKIP_WITHOUT_CUDA_DEVICE()                                        \
-  if (const std::string reason = missing_device_reason(); !reason.empty()) \
-  GTEST_SKIP() << "no CUDA device: " << reason
 
 // Device copies of every host buffer of a harness problem. Views of the host buffers map to views
 // of the device copies at the same byte offset; `misalign` shifts each copy by one element, so no

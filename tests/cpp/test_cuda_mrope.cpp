@@ -6,31 +6,14 @@
 
 #include <cmath>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "cuda_test_support.hpp"
 #include "mrope_harness.hpp"
 
 namespace ropekit::testing {
 namespace {
-
-void check_cuda(cudaError_t error, const char* what) {
-  if (error != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(error));
-}
-
-std::string missing_device_reason() {
-  int count = 0;
-  const cudaError_t error = cudaGetDeviceCount(&count);
-  if (error != cudaSuccess) return std::string("cudaGetDeviceCount: ") + cudaGetErrorString(error);
-  if (count == 0) return "cudaGetDeviceCount reports 0 devices";
-  return "";
-}
-
-#define SKIP_WITHOUT_CUDA_DEVICE()                                        \
-  if (const std::string reason = missing_device_reason(); !reason.empty()) \
-  GTEST_SKIP() << "no CUDA device: " << reason
 
 // Device copies of a run's tensors; `view` maps a host view to its device twin.
 class DeviceRun {
