@@ -15,77 +15,23 @@
 namespace ropekit::testing {
 namespace {
 
-// Device copies of every host buffer of a harness problem. Views of the host buffers map to views
-// of the device copies at the same byte offset; `misalign` shifts each copy by one element, so no
-// pointer is 16-byte aligned and the kernel must take its narrow path.
-class DeviceMirror {
+// Device copies of every host buffer of a harness problem, and its arguments on them.
+class DeviceMirror : public DeviceCopies {
  public:
-  DeviceMirror(Problem& problem, bool misalign, int device = 0) : problem_(problem), device_(device) {
-    for (HostTensor* t : {&problem.positions, &problem.cache, &problem.qkv, &problem.query,
-                          &problem.key, &problem.query_out, &problem.key_out}) {
-      if (t->storage.empty()) continue;
-      Buffer b{t, nullptr, nullptr, misalign ? size_t(element_size(t->view.dtype)) : 0};
-      check_cuda(cudaMalloc(&b.allocation, t->storage.size() + 16), "cudaMalloc");
-      b.device = static_cast<unsigned char*>(b.allocation) + b.shift;
-      buffers_.push_back(b);
-      check_cuda(cudaMemcpy(b.device, t->storage.data(), t->storage.size(), cudaMemcpyHostToDevice),
-                 "cudaMemcpy to device");
-    }
-    // A pageable cudaMemcpy may return before its DMA lands, and non-blocking streams (used by
-    // some tests) do not wait for the legacy stream: finish the uploads here.
-    check_cuda(cudaDeviceSynchronize(), "upload");
-  }
-  ~DeviceMirror() {
-    for (const Buffer& b : buffers_) cudaFree(b.allocation);
-  }
-  DeviceMirror(const DeviceMirror&) = delete;
-  DeviceMirror& operator=(const DeviceMirror&) = delete;
-
-  TensorView device_view(const TensorView& host) const {
-    for (const Buffer& b : buffers_) {
-      const auto* begin = b.host->storage.data();
-      const auto* at = static_cast<const unsigned char*>(host.data);
-      if (at >= begin && at < begin + b.host->storage.size()) {
-        TensorView view = host;
-        view.data = b.device + (at - begin);
-        view.device = Device::cuda;
-        view.device_id = device_;
-        return view;
-      }
-    }
-    throw std::runtime_error("view outside every mirrored buffer");
-  }
+  DeviceMirror(Problem& problem, bool misalign, int device = 0)
+      : DeviceCopies({&problem.positions, &problem.cache, &problem.qkv, &problem.query,
+                      &problem.key, &problem.query_out, &problem.key_out},
+                     misalign, device),
+        problem_(problem) {}
 
   RotaryArgs device_args(void* stream = nullptr) const {
-    RotaryArgs args = problem_.args(Backend::cuda);
-    args.positions = device_view(args.positions);
-    args.query = device_view(args.query);
-    args.cos_sin_cache = device_view(args.cos_sin_cache);
-    if (args.key) args.key = device_view(*args.key);
-    if (args.query_out) args.query_out = device_view(*args.query_out);
-    if (args.key_out) args.key_out = device_view(*args.key_out);
+    RotaryArgs args = on_device(problem_.args(Backend::cuda));
     args.stream = stream;
     return args;
   }
 
-  // Copies every buffer back (inputs too: the check verifies untouched bytes).
-  void download() {
-    for (const Buffer& b : buffers_)
-      check_cuda(cudaMemcpy(b.host->storage.data(), b.device, b.host->storage.size(),
-                            cudaMemcpyDeviceToHost),
-                 "cudaMemcpy to host");
-  }
-
  private:
-  struct Buffer {
-    HostTensor* host;
-    void* allocation;
-    unsigned char* device;
-    size_t shift;
-  };
   Problem& problem_;
-  int device_;
-  std::vector<Buffer> buffers_;
 };
 
 // Runs `c` on the GPU and returns the oracle's verdict ("" when right).

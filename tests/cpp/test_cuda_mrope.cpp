@@ -15,69 +15,15 @@
 namespace ropekit::testing {
 namespace {
 
-// Device copies of a run's tensors; `view` maps a host view to its device twin.
-class DeviceRun {
- public:
-  explicit DeviceRun(MropeRun& run) {
-    for (HostTensor* t : {&run.positions, &run.cache, &run.query, &run.key, &run.query_out,
-                          &run.key_out}) {
-      if (t->storage.empty()) continue;
-      void* device = nullptr;
-      check_cuda(cudaMalloc(&device, t->storage.size()), "cudaMalloc");
-      buffers_.push_back({t, device});
-      check_cuda(cudaMemcpy(device, t->storage.data(), t->storage.size(), cudaMemcpyHostToDevice),
-                 "cudaMemcpy to device");
-    }
-    check_cuda(cudaDeviceSynchronize(), "upload");  // a pageable cudaMemcpy may return early
-  }
-  ~DeviceRun() {
-    for (const Buffer& b : buffers_) cudaFree(b.device);
-  }
-  DeviceRun(const DeviceRun&) = delete;
-  DeviceRun& operator=(const DeviceRun&) = delete;
-
-  TensorView view(const TensorView& host) const {
-    for (const Buffer& b : buffers_)
-      if (host.data == b.host->view.data) {
-        TensorView v = host;
-        v.data = b.device;
-        v.device = Device::cuda;
-        v.device_id = 0;
-        return v;
-      }
-    throw std::runtime_error("view of an unmirrored tensor");
-  }
-
-  RotaryArgs device_args(RotaryArgs args) const {
-    args.positions = view(args.positions);
-    args.query = view(args.query);
-    args.cos_sin_cache = view(args.cos_sin_cache);
-    if (args.key) args.key = view(*args.key);
-    if (args.query_out) args.query_out = view(*args.query_out);
-    if (args.key_out) args.key_out = view(*args.key_out);
-    return args;
-  }
-
-  void download() {
-    for (const Buffer& b : buffers_)
-      check_cuda(cudaMemcpy(b.host->storage.data(), b.device, b.host->storage.size(),
-                            cudaMemcpyDeviceToHost),
-                 "cudaMemcpy to host");
-  }
-
- private:
-  struct Buffer {
-    HostTensor* host;
-    void* device;
-  };
-  std::vector<Buffer> buffers_;
-};
+std::vector<HostTensor*> tensors_of(MropeRun& r) {
+  return {&r.positions, &r.cache, &r.query, &r.key, &r.query_out, &r.key_out};
+}
 
 void run_on_gpu_and_check(const MropeCase& c, uint64_t seed) {
   std::mt19937_64 rng(seed);
   MropeRun r = make_run(c, rng);
-  DeviceRun device(r);
-  ASSERT_NO_THROW(rotary_embedding(device.device_args(args_of(c, r, Backend::cuda))));
+  DeviceCopies device(tensors_of(r), /*misalign=*/false);
+  ASSERT_NO_THROW(rotary_embedding(device.on_device(args_of(c, r, Backend::cuda))));
   check_cuda(cudaDeviceSynchronize(), "kernel");
   device.download();
   check_run(c, r);
@@ -120,8 +66,8 @@ TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
     std::mt19937_64 rng(std::random_device{}());
     MropeRun r = make_run(c, rng);
     r.positions.set(stream * c.tokens + 3, double(c.max_position));  // token 3
-    DeviceRun device(r);
-    ASSERT_NO_THROW(rotary_embedding(device.device_args(args_of(c, r, Backend::cuda))));
+    DeviceCopies device(tensors_of(r), /*misalign=*/false);
+    ASSERT_NO_THROW(rotary_embedding(device.on_device(args_of(c, r, Backend::cuda))));
     check_cuda(cudaDeviceSynchronize(), "kernel");
     device.download();
     const int64_t row = c.num_heads * c.head_size;
