@@ -73,9 +73,11 @@ std::pair<int64_t, int64_t> heads_of(const nlohmann::json& document) {
 
 ModelShape shape_from_hf_config(const std::string& path) {
   try {
-    const RopeConfig rope = load_hf_config(path);
+    // Read once: the rope fields and the head counts come from the same text.
     std::ifstream file(path);
+    if (!file) throw Error("cannot open the file");
     const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+    const RopeConfig rope = parse_hf_config(text);
     const auto [heads, kv_heads] = heads_of(nlohmann::json::parse(text));
     ModelShape shape;
     shape.name = std::filesystem::path(path).stem().string();
