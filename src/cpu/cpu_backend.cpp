@@ -23,7 +23,6 @@ namespace ropekit::detail {
 namespace cpu {
 namespace {
 
-
 Isa best_supported_isa() {
 #ifdef ROPEKIT_CPU_AVX2
   if (isa_supported(Isa::avx2)) return Isa::avx2;

@@ -90,7 +90,7 @@ void run_cuda(const Problem& problem) {
       choose_launch_shape(problem, pairs, multiprocessor_count(problem.device_id));
   if (shape.total_threads > UINT32_MAX)
     throw Error("cuda: " + std::to_string(problem.num_tokens()) + " tokens with " +
-                std::to_string(shape.chunks_per_head) +
+                std::to_string(shape.head_groups * shape.chunks_per_head) +
                 " threads per token need more threads than one launch indexes (2^32)");
   const cudaError_t error =
       launch_rotary(make_params(problem), shape, problem.x_dtype, problem.cache_dtype,

@@ -61,12 +61,12 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // (bench/gpu/gpu_bench.cu, docs/BENCHMARKS.md), and small launches spread over more SMs.
   constexpr int kBlock = 128;
   const LaunchShape one_head = make_launch_shape(p, pairs_per_thread, 1, kBlock);
-  // Heads per thread by the amount of work, from the sweep on an H100 (132 SMs), scaled by the
-  // SM count: up to ~4 threads per SM slot (2048) one head per thread (latency decides: most
-  // parallelism, leanest kernel); then four heads, whose loads overlap the position -> cache-row
-  // chain; past ~8 waves, eight (two batches of four), paying the index and cos/sin work once
-  // for eight heads. Narrow rotary parts (fewer than 4 chunks a head, e.g. 24 of 96) did best
-  // with two: their small accesses need many threads in flight.
+  // Heads per thread by the amount of work (one-head threads per resident-thread slot, 2048 per
+  // SM), from the sweep on an H100 (132 SMs): up to 2 per slot, one head per thread (latency
+  // decides: most parallelism, leanest kernel); up to 4, four heads, whose loads overlap the
+  // position -> cache-row chain; beyond, eight (two batches of four), paying the index and
+  // cos/sin work once for eight heads. Narrow rotary parts (fewer than 4 chunks a head, e.g. 24
+  // of 96) did best with two: their small accesses need many threads in flight.
   const uint64_t slots = uint64_t(multiprocessor_count) * 2048;
   int heads = 1;
   if (one_head.total_threads > 2 * slots) heads = one_head.chunks_per_head < 4 ? 2 : 4;
