@@ -4,8 +4,9 @@
 #   GPU benchmark (incl. MRoPE vs plain) -> PyTorch benchmark through the C API ->
 #   Python package built there (pip, no network) -> Python tests on CUDA -> host overhead and
 #   torch.ops benchmarks, then a short table last. Logs go to $OUT (or ./device-out).
-# Usage: bench/device.sh [all|cpp|python]   (cpp: up to the PyTorch benchmark; python: the rest;
-# two calls keep each under the device tool's 10-minute limit)
+# Usage: bench/device.sh [all|cpp|kernel|python]   (cpp: up to the PyTorch benchmark; python: the
+# rest; two calls keep each under the device tool's 10-minute limit; kernel: cpp without the
+# PyTorch benchmark, for iterating on the kernel)
 # Dependencies missing there come from ROPEKIT_DEPS_DIR (default ./.deps, see bench/prepare_deps.sh).
 # Steps keep going after a failure; the exit status is non-zero if any step failed.
 set -uo pipefail
@@ -14,22 +15,24 @@ out=${OUT:-$repo/device-out}
 build=${BUILD_DIR:-$repo/build-device}
 deps=${ROPEKIT_DEPS_DIR:-$repo/.deps}
 part=${1:-all}
-run_cpp=1 run_python=1
+run_cpp=1 run_python=1 run_torch_bench=1
 case $part in
   all) ;;
   cpp) run_python=0 ;;
+  kernel) run_python=0 run_torch_bench=0 ;;
   python) run_cpp=0 ;;
-  *) echo "usage: $0 [all|cpp|python]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|cpp|kernel|python]" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 declare -a summary
 
-step() {  # step NAME LOG COMMAND...: runs COMMAND, tees into $out/LOG, records the status
+# At most 8 files come back from the GPU machine: steps that share a log append to it.
+step() {  # step NAME LOG COMMAND...: runs COMMAND, appends to $out/LOG, records the status
   local name=$1 log=$2
   shift 2
   local start=$SECONDS
   echo "=== $name: $*"
-  "$@" > >(tee "$out/$log") 2>&1
+  "$@" > >(tee -a "$out/$log") 2>&1
   local status=$?
   summary+=("$(printf '%-28s %-6s %4ss  %s' "$name" "$([[ $status == 0 ]] && echo ok || echo FAIL:$status)" $((SECONDS - start)) "$log")")
   return $status
@@ -59,11 +62,14 @@ tests=$build/tests/cpp/test_cuda_backend
 step ctest-all ctest.log ctest --test-dir "$build" -j 8 --output-on-failure
 step memcheck memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 "$tests" \
   --gtest_filter='CudaBackend.RandomSweep:CudaBackend.OutOfRange*:CudaBackend.NamedShapes'
-step memcheck-mrope memcheck_mrope.log compute-sanitizer --tool memcheck --error-exitcode 9 \
+step memcheck-shapes memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 \
+  "$build/tests/cpp/test_cuda_launch_shapes"
+step memcheck-mrope memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 \
   "$build/tests/cpp/test_cuda_mrope"
 step gpu-bench gpu_bench.log "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
-step torch-bench torch_bench.log env PYTHONUNBUFFERED=1 python3 "$repo/bench/gpu/torch_bench.py" \
-  --library "$build/src/libropekit.so"
+((run_torch_bench)) &&
+  step torch-bench torch_bench.log env PYTHONUNBUFFERED=1 python3 "$repo/bench/gpu/torch_bench.py" \
+    --library "$build/src/libropekit.so"
 fi
 
 if ((run_python)); then

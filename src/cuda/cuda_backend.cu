@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "core/backends.hpp"
@@ -57,19 +58,44 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
-// Multiprocessor counts, read once per device: the attribute query is cheap but not free, and it
-// is the only device property the launch shape needs.
-int multiprocessor_count(int device) {
+// What the launch needs to know of a device, read once per device: the attribute queries are
+// cheap but not free.
+struct DeviceTraits {
+  int multiprocessors = 0;
+  int compute_major = 0;
+};
+
+DeviceTraits device_traits(int device) {
   constexpr int kCachedDevices = 64;
-  static std::array<std::atomic<int>, kCachedDevices> cached{};
-  if (device >= 0 && device < kCachedDevices)
-    if (const int known = cached[device].load(std::memory_order_relaxed); known > 0) return known;
-  int count = 0;
-  if (cudaError_t e = cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
-      e != cudaSuccess)
-    fail("cudaDeviceGetAttribute(multiprocessor count, device " + std::to_string(device) + ")", e);
-  if (device >= 0 && device < kCachedDevices) cached[device].store(count, std::memory_order_relaxed);
-  return count;
+  static std::array<std::atomic<int>, kCachedDevices> multiprocessors{}, compute_major{};
+  const bool cacheable = device >= 0 && device < kCachedDevices;
+  if (cacheable)
+    if (const int known = multiprocessors[device].load(std::memory_order_acquire); known > 0)
+      return {known, compute_major[device].load(std::memory_order_relaxed)};
+  DeviceTraits traits;
+  const auto query = [&](int* value, cudaDeviceAttr attribute, const char* what) {
+    if (cudaError_t e = cudaDeviceGetAttribute(value, attribute, device); e != cudaSuccess)
+      fail(std::string("cudaDeviceGetAttribute(") + what + ", device " + std::to_string(device) +
+               ")",
+           e);
+  };
+  query(&traits.multiprocessors, cudaDevAttrMultiProcessorCount, "multiprocessor count");
+  query(&traits.compute_major, cudaDevAttrComputeCapabilityMajor, "compute capability");
+  if (cacheable) {
+    compute_major[device].store(traits.compute_major, std::memory_order_relaxed);
+    multiprocessors[device].store(traits.multiprocessors, std::memory_order_release);
+  }
+  return traits;
+}
+
+// Programmatic dependent launch on sm_90 and newer unless ROPEKIT_CUDA_PDL=0: the kernel's launch
+// overlaps the end of the previous kernel on the stream (its results are still waited for).
+bool programmatic_launch(const DeviceTraits& traits) {
+  static const bool disabled = [] {
+    const char* value = std::getenv("ROPEKIT_CUDA_PDL");
+    return value != nullptr && std::string(value) == "0";
+  }();
+  return traits.compute_major >= 9 && !disabled;
 }
 
 }  // namespace
@@ -85,15 +111,14 @@ bool cuda_device_available() {
 void run_cuda(const Problem& problem) {
   using namespace ropekit::cuda;
   const DeviceGuard guard(problem.device_id);
+  const DeviceTraits traits = device_traits(problem.device_id);
   const int pairs = choose_pairs_per_thread(problem);
-  const LaunchShape shape =
-      choose_launch_shape(problem, pairs, multiprocessor_count(problem.device_id));
-  if (shape.total_threads > UINT32_MAX)
-    throw Error("cuda: " + std::to_string(problem.num_tokens()) + " tokens with " +
-                std::to_string(shape.head_groups * shape.chunks_per_head) +
-                " threads per token need more threads than one launch indexes (2^32)");
+  LaunchShape shape = choose_launch_shape(problem, pairs, traits.multiprocessors);
+  if (const std::string error = launch_shape_error(problem, shape); !error.empty())
+    throw Error("cuda: " + error);
+  shape.programmatic = programmatic_launch(traits);
   const cudaError_t error =
-      launch_rotary(make_params(problem), shape, problem.x_dtype, problem.cache_dtype,
+      launch_rotary(make_params(problem, shape), shape, problem.x_dtype, problem.cache_dtype,
                     problem.is_neox, pairs, static_cast<cudaStream_t>(problem.stream));
   if (error != cudaSuccess) fail("rotary kernel launch", error);
 }

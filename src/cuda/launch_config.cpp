@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include "ropekit/tensor.hpp"
 
@@ -45,41 +46,84 @@ int choose_pairs_per_thread(const detail::Problem& p) {
 LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, int heads_per_thread,
                               int block_threads) {
   LaunchShape shape;
-  const int total_heads = int(p.num_heads + (p.has_key ? p.num_kv_heads : 0));
-  shape.heads_per_thread = std::clamp(heads_per_thread, 1, total_heads);
-  shape.block_threads = block_threads;
-  shape.head_groups = (total_heads + shape.heads_per_thread - 1) / shape.heads_per_thread;
+  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  const int64_t target = std::clamp<int64_t>(block_threads, 32, kMaxBlockThreads);
+  shape.heads_per_thread =
+      int(std::clamp<int64_t>(heads_per_thread, 1, std::max<int64_t>(total_heads, 1)));
+  shape.head_groups = int((total_heads + shape.heads_per_thread - 1) / shape.heads_per_thread);
   shape.chunks_per_head = int(p.rotary_dim / 2 / pairs_per_thread);
-  shape.total_threads =
-      uint64_t(p.num_tokens()) * uint64_t(shape.head_groups) * uint64_t(shape.chunks_per_head);
+  // x: chunks of a head; y: head groups; z: tokens. A block holds whole tokens when they fit.
+  const int64_t bx = std::min<int64_t>(shape.chunks_per_head, target);
+  const int64_t by = std::min<int64_t>(shape.head_groups, std::max<int64_t>(1, target / bx));
+  int64_t bz = 1;
+  if (bx == shape.chunks_per_head && by == shape.head_groups) {
+    // Tokens per block: about `target` threads, but a few more tokens when that leaves fewer idle
+    // lanes in the last warp (9 heads x 8 chunks = 72 threads fill 3 warps only to 75%; 4 tokens
+    // fill 9 warps exactly), and never more tokens than there are.
+    const int64_t per_token = bx * by;
+    const int64_t most = std::clamp<int64_t>(
+        std::min<int64_t>({kMaxTokensPerBlock, kMaxBlockThreads / per_token, p.num_tokens()}), 1,
+        kMaxTokensPerBlock);
+    const int64_t wanted = std::clamp<int64_t>(target / per_token, 1, most);
+    const auto idle_fraction = [&](int64_t tokens) {
+      const int64_t threads = tokens * per_token;
+      return double((32 - threads % 32) % 32) / double(threads + (32 - threads % 32) % 32);
+    };
+    bz = wanted;
+    for (int64_t tokens = wanted; tokens <= most && tokens <= 4 * wanted; ++tokens)
+      if (idle_fraction(tokens) <= 0.125) {
+        bz = tokens;
+        break;
+      }
+  }
+  shape.block[0] = unsigned(bx);
+  shape.block[1] = unsigned(by);
+  shape.block[2] = unsigned(bz);
+  const auto blocks = [](int64_t count, int64_t per_block) {
+    return uint64_t((count + per_block - 1) / per_block);
+  };
+  const uint64_t grid[3] = {blocks(p.num_tokens(), bz), blocks(shape.head_groups, by),
+                            blocks(shape.chunks_per_head, bx)};
+  // Out-of-range grids are left for run_cuda to reject with a message (saturated here).
+  shape.grid[0] = unsigned(std::min<uint64_t>(grid[0], UINT32_MAX));
+  shape.grid[1] = unsigned(std::min<uint64_t>(grid[1], UINT32_MAX));
+  shape.grid[2] = unsigned(std::min<uint64_t>(grid[2], UINT32_MAX));
   return shape;
 }
 
 LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
                                 int multiprocessor_count) {
-  // Blocks of 128 threads: as fast as 256 or faster at every size in the launch-shape sweep
+  // Blocks of about 128 threads: as fast as 256 or faster at every size in the launch-shape sweep
   // (bench/gpu/gpu_bench.cu, docs/BENCHMARKS.md), and small launches spread over more SMs.
   constexpr int kBlock = 128;
-  const LaunchShape one_head = make_launch_shape(p, pairs_per_thread, 1, kBlock);
+  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  const int64_t chunks_per_head = p.rotary_dim / 2 / pairs_per_thread;
   // Heads per thread by the amount of work (one-head threads per resident-thread slot, 2048 per
   // SM), from the sweep on an H100 (132 SMs): up to 2 per slot, one head per thread (latency
   // decides: most parallelism, leanest kernel); up to 4, four heads, whose loads overlap the
   // position -> cache-row chain; beyond, eight (two batches of four), paying the index and
   // cos/sin work once for eight heads. Narrow rotary parts (fewer than 4 chunks a head, e.g. 24
   // of 96) did best with two: their small accesses need many threads in flight.
-  const uint64_t slots = uint64_t(multiprocessor_count) * 2048;
+  const double one_head_threads = double(p.num_tokens()) * double(total_heads * chunks_per_head);
+  const double slots = double(multiprocessor_count) * 2048;
   int heads = 1;
-  if (one_head.total_threads > 2 * slots) heads = one_head.chunks_per_head < 4 ? 2 : 4;
-  if (one_head.total_threads > 4 * slots && one_head.chunks_per_head >= 4) heads = 8;
-  LaunchShape shape = make_launch_shape(p, pairs_per_thread, heads, kBlock);
-  // The kernel indexes threads in 32 bits: give each thread more heads if that is exceeded.
-  // (run_cuda rejects what still exceeds it: more than ~2^26 tokens in one call.)
-  while (shape.total_threads > UINT32_MAX && shape.head_groups > 1)
-    shape = make_launch_shape(p, pairs_per_thread, shape.heads_per_thread * 2, kBlock);
-  return shape;
+  if (one_head_threads > 2 * slots) heads = chunks_per_head < 4 ? 2 : 4;
+  if (one_head_threads > 4 * slots && chunks_per_head >= 4) heads = 8;
+  return make_launch_shape(p, pairs_per_thread, heads, kBlock);
 }
 
-RotaryParams make_params(const detail::Problem& p) {
+std::string launch_shape_error(const detail::Problem& p, const LaunchShape& shape) {
+  if (p.num_tokens() > kMaxTokens)
+    return std::to_string(p.num_tokens()) + " tokens in one call; at most " +
+           std::to_string(kMaxTokens) + " (the grid indexes tokens in 32 bits)";
+  if (shape.grid[1] > 65535 || shape.grid[2] > 65535)
+    return std::to_string(shape.head_groups) + " head groups of " +
+           std::to_string(shape.chunks_per_head) +
+           " chunks need more blocks than a grid's y and z dimensions hold (65535)";
+  return "";
+}
+
+RotaryParams make_params(const detail::Problem& p, const LaunchShape& shape) {
   RotaryParams r;
   const auto head_tensor = [](const detail::HeadLayout& in, const detail::HeadLayout& out) {
     HeadTensor t;
@@ -99,8 +143,11 @@ RotaryParams make_params(const detail::Problem& p) {
   r.num_kv_heads = p.has_key ? int(p.num_kv_heads) : 0;
   r.head_size = int(p.head_size);
   r.rotary_dim = int(p.rotary_dim);
-  r.seq = p.seq;
-  r.num_tokens = p.num_tokens();
+  r.head_groups = shape.head_groups;
+  r.chunks_per_head = shape.chunks_per_head;
+  // Both fit (launch_shape_error rejects more than kMaxTokens tokens).
+  r.seq = uint32_t(p.seq);
+  r.num_tokens = uint32_t(p.num_tokens());
   r.positions = p.positions;
   r.positions_batch_stride = p.positions_batch_stride;
   r.positions_seq_stride = p.positions_seq_stride;

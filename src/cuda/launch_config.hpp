@@ -1,6 +1,6 @@
 // Host-side choice of the kernel variant and launch shape from the problem and the device.
 #pragma once
-#include <cstdint>
+#include <string>
 
 #include "core/problem.hpp"
 #include "cuda/rotary_params.hpp"
@@ -15,15 +15,20 @@ int choose_pairs_per_thread(const detail::Problem& problem);
 
 // Heads per thread and block size from the amount of work and the SM count: one head per thread
 // for small launches (latency), more heads per thread for large ones (each reuses its cos/sin
-// registers and overlaps its loads with the position -> cache-row chain).
+// registers and overlaps its loads with the position -> cache-row chain). Programmatic launch is
+// left off; the caller decides it (it depends on the device).
 LaunchShape choose_launch_shape(const detail::Problem& problem, int pairs_per_thread,
                                 int multiprocessor_count);
 
-// Fills the derived fields of `shape` (head groups, chunks, thread count).
+// The shape for `heads_per_thread` and blocks of about `block_threads` threads (clamped to
+// [32, kMaxBlockThreads]): block (chunks, head groups, tokens) and the grid that covers the problem.
 LaunchShape make_launch_shape(const detail::Problem& problem, int pairs_per_thread,
                               int heads_per_thread, int block_threads);
 
-// The problem as the kernel sees it.
-RotaryParams make_params(const detail::Problem& problem);
+// Why the kernel cannot index this problem with this shape, or "" when it can.
+std::string launch_shape_error(const detail::Problem& problem, const LaunchShape& shape);
+
+// The problem as the kernel sees it, with the work split of `shape`.
+RotaryParams make_params(const detail::Problem& problem, const LaunchShape& shape);
 
 }  // namespace ropekit::cuda

@@ -5,7 +5,7 @@
 // Work decomposition: one thread owns one "chunk" of kPairs rotation pairs of a head and walks a
 // stride of heads of one token (heads_per_thread of them), so the cos/sin it loads for its chunk
 // are reused across those heads. Adjacent threads own adjacent chunks of the same head, then the
-// next head: a warp reads and writes contiguous bytes.
+// next head, then the next token: a warp reads and writes contiguous bytes.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -37,25 +37,46 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
   return __float2bfloat16_rn(v);
 }
 
-__device__ __forceinline__ int64_t load_position(const RotaryParams& p, int64_t token,
-                                                 int stream = 0) {
-  int64_t offset = token;
-  if (p.seq != p.num_tokens) {  // not collapsed: (batch, seq) with their own strides
-    const int64_t b = token / p.seq;
-    offset = b * p.positions_batch_stride + (token - b * p.seq) * p.positions_seq_stride;
-  } else {
-    offset = token * p.positions_seq_stride;
-  }
-  offset += stream * p.positions_stream_stride;
-  return p.positions_int64 ? __ldg(static_cast<const long long*>(p.positions) + offset)
-                           : __ldg(static_cast<const int*>(p.positions) + offset);
+// Programmatic dependent launch (sm_90+; no-ops when the kernel was launched without it). The
+// trigger lets the next kernel on the stream be scheduled while this one runs (it still waits for
+// this one to finish before touching memory); the wait holds this kernel until the previous one has
+// finished and its writes are visible, so nothing is read early.
+__device__ __forceinline__ void allow_next_kernel_to_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 }
 
-__device__ __forceinline__ int64_t token_offset(int64_t token, int64_t seq, int64_t num_tokens,
-                                                int64_t batch_stride, int64_t seq_stride) {
-  if (seq == num_tokens) return token * seq_stride;
-  const int64_t b = token / seq;
-  return b * batch_stride + (token - b * seq) * seq_stride;
+// A token's (batch, seq) coordinates, computed once per thread; every tensor's offset follows
+// from its own strides. When the host collapsed (batch, seq) into one token axis, no division.
+struct TokenIndex {
+  uint32_t batch, seq;
+
+  __device__ __forceinline__ TokenIndex(const RotaryParams& p, uint32_t token) {
+    if (p.seq == p.num_tokens) {
+      batch = 0;
+      seq = token;
+    } else {
+      batch = token / p.seq;
+      seq = token - batch * p.seq;
+    }
+  }
+  __device__ __forceinline__ int64_t offset(int64_t batch_stride, int64_t seq_stride) const {
+    return int64_t(batch) * batch_stride + int64_t(seq) * seq_stride;
+  }
+};
+
+__device__ __forceinline__ int64_t load_position(const RotaryParams& p, const TokenIndex& token,
+                                                 int stream) {
+  const int64_t offset = token.offset(p.positions_batch_stride, p.positions_seq_stride) +
+                         stream * p.positions_stream_stride;
+  return p.positions_int64 ? __ldg(static_cast<const long long*>(p.positions) + offset)
+                           : __ldg(static_cast<const int*>(p.positions) + offset);
 }
 
 // The elements of one chunk of one head: for NeoX the chunk's first-half and second-half slices,
@@ -129,30 +150,50 @@ __device__ __forceinline__ void load_row_factors(const RotaryParams& p, int64_t 
   }
 }
 
+// The positions of a token: one, or three streams for multimodal RoPE (held in registers: the
+// array is only indexed with compile-time constants).
+template <int kStreams>
+struct TokenPositions {
+  int64_t value[kStreams];
+
+  __device__ __forceinline__ TokenPositions(const RotaryParams& p, const TokenIndex& token) {
+#pragma unroll
+    for (int s = 0; s < kStreams; ++s) value[s] = load_position(p, token, s);
+  }
+  __device__ __forceinline__ bool all_ok(const RotaryParams& p) const {
+    bool ok = true;
+#pragma unroll
+    for (int s = 0; s < kStreams; ++s) ok = ok && position_ok(p, value[s]);
+    return ok;
+  }
+  // Stream `stream` (0, 1 or 2, known only at run time) without indexing the array at run time.
+  __device__ __forceinline__ int64_t of_stream(int stream) const {
+    if constexpr (kStreams == 1) return value[0];
+    else return stream == 0 ? value[0] : stream == 1 ? value[1] : value[2];
+  }
+};
+
 template <class C, int kPairs>
-__device__ __forceinline__ void load_factors(const RotaryParams& p, int64_t token, int half,
-                                             int chunk, float (&cos_v)[kPairs],
-                                             float (&sin_v)[kPairs]) {
-  const int64_t position = load_position(p, token);
-  if (position_ok(p, position))
-    load_row_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
+__device__ __forceinline__ void load_factors(const RotaryParams& p,
+                                             const TokenPositions<1>& position, int half, int chunk,
+                                             float (&cos_v)[kPairs], float (&sin_v)[kPairs]) {
+  if (position.all_ok(p))
+    load_row_factors<C, kPairs>(p, position.value[0], half, chunk, cos_v, sin_v);
   else
     fill_nan(cos_v, sin_v);
 }
 
-// Multimodal RoPE: three positions per token, held in registers (an array indexed at run time
-// would live in local memory). A chunk that lies in one section (contiguous sections that are
-// multiples of kPairs: every real config) reads one row, as plain RoPE does; otherwise
-// (interleaved sections, or a chunk straddling a boundary) it reads the chunk from all three rows
-// at once, in parallel, and picks per frequency. Any stream out of range makes the token NaN.
+// Multimodal RoPE. A chunk that lies in one section (contiguous sections that are multiples of
+// kPairs: every real config) reads one row, as plain RoPE does. Otherwise (interleaved sections,
+// where neighbouring frequencies belong to different streams, or a chunk straddling a boundary)
+// each frequency reads its cos and sin from its own stream's row: two scalar loads per pair, no
+// more bytes than plain RoPE. Any stream out of range makes the token NaN.
 template <class C, int kPairs>
-__device__ __forceinline__ void load_mrope_factors(const RotaryParams& p, int64_t token, int half,
+__device__ __forceinline__ void load_mrope_factors(const RotaryParams& p,
+                                                   const TokenPositions<3>& position, int half,
                                                    int chunk, float (&cos_v)[kPairs],
                                                    float (&sin_v)[kPairs]) {
-  const int64_t t = load_position(p, token, 0);
-  const int64_t h = load_position(p, token, 1);
-  const int64_t w = load_position(p, token, 2);
-  if (!position_ok(p, t) || !position_ok(p, h) || !position_ok(p, w)) {
+  if (!position.all_ok(p)) {
     fill_nan(cos_v, sin_v);
     return;
   }
@@ -161,25 +202,16 @@ __device__ __forceinline__ void load_mrope_factors(const RotaryParams& p, int64_
     return detail::mrope_stream(i, p.mrope_section, p.mrope_interleaved);
   };
   if (!p.mrope_interleaved && stream_of(first) == stream_of(first + kPairs - 1)) {
-    const int stream = stream_of(first);
-    load_row_factors<C, kPairs>(p, stream == 0 ? t : stream == 1 ? h : w, half, chunk, cos_v,
-                                sin_v);
+    load_row_factors<C, kPairs>(p, position.of_stream(stream_of(first)), half, chunk, cos_v, sin_v);
     return;
   }
-  float cos_t[kPairs], sin_t[kPairs], cos_h[kPairs], sin_h[kPairs];
-  load_row_factors<C, kPairs>(p, t, half, chunk, cos_t, sin_t);
-  load_row_factors<C, kPairs>(p, h, half, chunk, cos_h, sin_h);
-  load_row_factors<C, kPairs>(p, w, half, chunk, cos_v, sin_v);
+  const C* cache = static_cast<const C*>(p.cache);
 #pragma unroll
   for (int i = 0; i < kPairs; ++i) {
-    const int stream = stream_of(first + i);
-    if (stream == 0) {
-      cos_v[i] = cos_t[i];
-      sin_v[i] = sin_t[i];
-    } else if (stream == 1) {
-      cos_v[i] = cos_h[i];
-      sin_v[i] = sin_h[i];
-    }
+    const C* row = cache + position.of_stream(stream_of(first + i)) * p.cache_row_stride;
+    cos_v[i] = to_float(row[first + i]);
+    const float s = to_float(row[half + first + i]);
+    sin_v[i] = p.inverse ? -s : s;
   }
 }
 
@@ -190,20 +222,17 @@ struct TokenHeads {
   X* out;
   int64_t in_head_stride, out_head_stride;
 
-  __device__ __forceinline__ TokenHeads(const HeadTensor& t, int64_t token, int64_t seq,
-                                        int64_t num_tokens)
-      : in(static_cast<const X*>(t.in) +
-           token_offset(token, seq, num_tokens, t.in_batch_stride, t.in_seq_stride)),
-        out(static_cast<X*>(t.out) +
-            token_offset(token, seq, num_tokens, t.out_batch_stride, t.out_seq_stride)),
+  __device__ __forceinline__ TokenHeads(const HeadTensor& t, const TokenIndex& token)
+      : in(static_cast<const X*>(t.in) + token.offset(t.in_batch_stride, t.in_seq_stride)),
+        out(static_cast<X*>(t.out) + token.offset(t.out_batch_stride, t.out_seq_stride)),
         in_head_stride(t.in_head_stride),
         out_head_stride(t.out_head_stride) {}
 };
 
 // One thread's share of a token: kHeadsInFlight heads (query heads first, then key heads) whose
 // loads are all issued before any store, because the compiler cannot move a load above a store
-// that may alias it. The first batch is loaded before the position, so the x loads overlap the
-// dependent position -> cache-row loads instead of waiting behind them.
+// that may alias it. The first batch is loaded right after the position, so the x loads overlap
+// the dependent position -> cache-row loads instead of waiting behind them.
 template <class X, bool kNeox, int kPairs, int kHeadsInFlight>
 struct HeadBatch {
   Chunk<X, kNeox, kPairs> data[kHeadsInFlight];
@@ -246,35 +275,37 @@ struct HeadBatch {
 };
 
 // kMrope: multimodal RoPE (a separate instantiation, so plain RoPE carries none of its code).
+// Thread (chunk, group, token) comes straight from the 3-D block and grid (LaunchShape). The
+// position is loaded first: position -> cache row -> rotate -> store is the critical chain, and
+// the x loads and the address arithmetic overlap it.
 template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, bool kMrope>
-__global__ void __launch_bounds__(512) rotary(const RotaryParams p, const LaunchShape shape) {
-  // 32-bit indexing: the host keeps total_threads below 2^32 (launch_config.cpp).
-  const uint32_t thread = blockIdx.x * blockDim.x + threadIdx.x;
-  if (thread >= shape.total_threads) return;
-  const uint32_t chunks = uint32_t(shape.chunks_per_head);
-  const uint32_t units_per_token = uint32_t(shape.head_groups) * chunks;
-  const uint32_t token32 = thread / units_per_token;
-  const uint32_t unit = thread - token32 * units_per_token;
-  const int group = int(unit / chunks);
-  const int chunk = int(unit - uint32_t(group) * chunks);
-  const int64_t token = token32;
+__global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
+  const uint32_t token = blockIdx.x * blockDim.z + threadIdx.z;
+  const int group = int(blockIdx.y * blockDim.y + threadIdx.y);
+  const int chunk = int(blockIdx.z * blockDim.x + threadIdx.x);
+  allow_next_kernel_to_launch();
+  wait_for_previous_kernel();
+  if (token >= p.num_tokens || group >= p.head_groups || chunk >= p.chunks_per_head) return;
+  const TokenIndex where(p, token);
+  const TokenPositions<kMrope ? 3 : 1> position(p, where);
   const int half = p.rotary_dim / 2;
   const int total_heads = p.num_heads + p.num_kv_heads;
-  const int step = shape.head_groups;
+  const int step = p.head_groups;
 
-  const TokenHeads<X> query(p.query, token, p.seq, p.num_tokens);
-  const TokenHeads<X> key(p.key, token, p.seq, p.num_tokens);
+  const TokenHeads<X> query(p.query, where);
+  const TokenHeads<X> key(p.key, where);
   HeadBatch<X, kNeox, kPairs, kHeadsInFlight> batch;
   batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
 
   float cos_v[kPairs], sin_v[kPairs];
   if constexpr (kMrope)
-    load_mrope_factors<C, kPairs>(p, token, half, chunk, cos_v, sin_v);
+    load_mrope_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
   else
-    load_factors<C, kPairs>(p, token, half, chunk, cos_v, sin_v);
+    load_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
 
   for (int first_head = group;;) {
-    batch.rotate_and_store(p, query, key, first_head, step, half, chunk, int(chunks), cos_v, sin_v);
+    batch.rotate_and_store(p, query, key, first_head, step, half, chunk, p.chunks_per_head, cos_v,
+                           sin_v);
     first_head += kHeadsInFlight * step;
     if (first_head >= total_heads) break;
     batch.load(query, key, p.num_heads, total_heads, first_head, step, half, chunk);

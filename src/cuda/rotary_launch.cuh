@@ -19,29 +19,39 @@ cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, 
 
 namespace detail_launch {
 
+// One launch of one instantiation, with the 3-D shape and, when chosen, programmatic dependent
+// launch (cudaLaunchKernelEx reports the launch error directly, so an earlier unrelated error left
+// in the runtime is not mistaken for ours).
+template <class... Params>
+cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
+                          const LaunchShape& shape, cudaStream_t stream) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(shape.grid[0], shape.grid[1], shape.grid[2]);
+  config.blockDim = dim3(shape.block[0], shape.block[1], shape.block[2]);
+  config.stream = stream;
+  cudaLaunchAttribute programmatic = {};
+  programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  programmatic.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &programmatic;
+  config.numAttrs = shape.programmatic ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, params);
+}
+
 // One head per thread: the lean variant for small launches, where the kernel's latency is the
 // cost. More: four heads' loads in flight per thread, for bandwidth.
 template <class X, class C, bool kNeox, int kPairs, bool kMrope>
-void launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
-  const uint64_t blocks = (shape.total_threads + shape.block_threads - 1) / shape.block_threads;
+cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   if (shape.heads_per_thread == 1)
-    kernel::rotary<X, C, kNeox, kPairs, 1, kMrope>
-        <<<unsigned(blocks), shape.block_threads, 0, stream>>>(params, shape);
-  else
-    kernel::rotary<X, C, kNeox, kPairs, 4, kMrope>
-        <<<unsigned(blocks), shape.block_threads, 0, stream>>>(params, shape);
+    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 1, kMrope>, params, shape, stream);
+  return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 4, kMrope>, params, shape, stream);
 }
 
 // Multimodal RoPE rotates NeoX pairs only (validated on the host): no GPT-J instantiation.
 template <class X, class C, bool kNeox, int kPairs>
 cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
-  if (!params.mrope)
-    launch_heads<X, C, kNeox, kPairs, false>(params, shape, stream);
-  else if constexpr (kNeox)
-    launch_heads<X, C, kNeox, kPairs, true>(params, shape, stream);
-  else
-    return cudaErrorInvalidValue;
-  return cudaGetLastError();
+  if (!params.mrope) return launch_heads<X, C, kNeox, kPairs, false>(params, shape, stream);
+  if constexpr (kNeox) return launch_heads<X, C, kNeox, kPairs, true>(params, shape, stream);
+  return cudaErrorInvalidValue;
 }
 
 // Pair counts whose x access exceeds 16 bytes are never chosen; they map to an error, not a kernel.

@@ -5,6 +5,12 @@
 
 namespace ropekit::cuda {
 
+// Limits of the kernel's indexing: threads per block (its launch bounds), tokens per block (the
+// block's z dimension) and tokens per call (32-bit token index).
+constexpr int kMaxBlockThreads = 512;
+constexpr int kMaxTokensPerBlock = 64;
+constexpr int64_t kMaxTokens = INT32_MAX;
+
 // One of query / key: pointers and strides in elements (element stride 1).
 struct HeadTensor {
   const void* in = nullptr;
@@ -19,8 +25,12 @@ struct RotaryParams {
   int num_kv_heads = 0;  // 0: no key
   int head_size = 0;
   int rotary_dim = 0;
-  int64_t seq = 0;         // tokens are (batch, seq); batch = num_tokens / seq
-  int64_t num_tokens = 0;
+  // The work split, from the launch shape: thread (chunk, group, token) rotates pairs
+  // [chunk * pairs, (chunk + 1) * pairs) of heads group, group + head_groups, ... of the token.
+  int head_groups = 0;
+  int chunks_per_head = 0;
+  uint32_t num_tokens = 0;  // the host rejects more (the grid indexes tokens in 32 bits)
+  uint32_t seq = 0;         // tokens are (batch, seq); batch = num_tokens / seq
   const void* positions = nullptr;
   int64_t positions_batch_stride = 0, positions_seq_stride = 0;
   bool positions_int64 = true;
@@ -37,14 +47,25 @@ struct RotaryParams {
   bool copy_tail = false;  // out of place with rotary_dim < head_size: copy the pass-through part
 };
 
-// The launch shape, chosen on the host (launch_config.hpp).
+// The launch shape, chosen on the host (launch_config.hpp). Blocks are three-dimensional
+// (chunks, head groups, tokens) so the kernel reads its indices off the hardware instead of
+// dividing a linear thread index: on small launches those divisions were a visible part of the
+// latency.
 struct LaunchShape {
   int heads_per_thread = 1;
-  int block_threads = 256;
-  // Derived by make_launch_shape: head groups per token, chunks per head, threads in all.
-  int head_groups = 0;
-  int chunks_per_head = 0;
-  uint64_t total_threads = 0;
+  // Derived by make_launch_shape.
+  int head_groups = 0;       // heads / heads_per_thread, rounded up
+  int chunks_per_head = 0;   // rotary_dim / 2 / pairs_per_thread
+  unsigned block[3] = {1, 1, 1};  // chunks, head groups, tokens per block
+  unsigned grid[3] = {1, 1, 1};   // token blocks, head-group blocks, chunk blocks
+  // Programmatic dependent launch (sm_90+): the kernel may start while the previous kernel on the
+  // stream finishes; it waits for that kernel's results before its first memory access.
+  bool programmatic = false;
+
+  uint64_t block_threads() const { return uint64_t(block[0]) * block[1] * block[2]; }
+  uint64_t total_threads() const {
+    return block_threads() * uint64_t(grid[0]) * uint64_t(grid[1]) * uint64_t(grid[2]);
+  }
 };
 
 }  // namespace ropekit::cuda

@@ -1,0 +1,220 @@
+// The CUDA launch shapes. Host side (no device needed, runs in CI): every shape the heuristic or a
+// caller can pick covers each (token, head group, chunk) exactly once within the kernel's limits.
+// Device side: every heads-per-thread and block size gives the oracle's answer (the heuristic alone
+// would pick several heads per thread only for problems too large for the oracle sweep), and
+// back-to-back launches with programmatic dependent launch see each other's results.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include "core/problem.hpp"
+#include "cuda/launch_config.hpp"
+#include "cuda_test_support.hpp"
+#include "harness.hpp"
+
+namespace ropekit::cuda {
+// Defined in libropekit (src/cuda/cuda_backend.cu).
+cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
+                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
+}  // namespace ropekit::cuda
+
+namespace ropekit::testing {
+namespace {
+
+uint64_t fresh_seed() {
+  std::random_device entropy;
+  return (uint64_t(entropy()) << 32) | entropy();
+}
+
+// Walks the grid as the kernel does and checks that the threads that pass its bounds check are
+// exactly the work items, each once.
+void expect_exact_cover(const detail::Problem& p, const cuda::LaunchShape& s) {
+  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  ASSERT_GE(s.heads_per_thread, 1);
+  ASSERT_EQ(s.head_groups, (total_heads + s.heads_per_thread - 1) / s.heads_per_thread);
+  ASSERT_GE(s.chunks_per_head, 1);
+  ASSERT_LE(s.block_threads(), uint64_t(cuda::kMaxBlockThreads));
+  ASSERT_LE(s.block[2], unsigned(cuda::kMaxTokensPerBlock));
+  ASSERT_EQ(cuda::launch_shape_error(p, s), "");
+  std::set<std::tuple<int64_t, int, int>> seen;
+  for (unsigned bz = 0; bz < s.grid[2]; ++bz)
+    for (unsigned by = 0; by < s.grid[1]; ++by)
+      for (unsigned bx = 0; bx < s.grid[0]; ++bx)
+        for (unsigned tz = 0; tz < s.block[2]; ++tz)
+          for (unsigned ty = 0; ty < s.block[1]; ++ty)
+            for (unsigned tx = 0; tx < s.block[0]; ++tx) {
+              const int64_t token = int64_t(bx) * s.block[2] + tz;
+              const int group = int(by * s.block[1] + ty);
+              const int chunk = int(bz * s.block[0] + tx);
+              if (token >= p.num_tokens() || group >= s.head_groups || chunk >= s.chunks_per_head)
+                continue;
+              ASSERT_TRUE(seen.insert({token, group, chunk}).second)
+                  << "token " << token << " group " << group << " chunk " << chunk << " twice";
+            }
+  EXPECT_EQ(int64_t(seen.size()), p.num_tokens() * s.head_groups * s.chunks_per_head);
+}
+
+TEST(CudaLaunchShape, CoversEveryWorkItemOnce) {
+  const uint64_t seed = fresh_seed();
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < 200; ++i) {
+    const Case c = random_case(rng);
+    const Problem problem = make_problem(c, rng());
+    const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
+    const int pairs = cuda::choose_pairs_per_thread(p);
+    SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " " +
+                 c.describe() + " pairs " + std::to_string(pairs));
+    ASSERT_EQ((p.rotary_dim / 2) % pairs, 0);
+    expect_exact_cover(p, cuda::choose_launch_shape(p, pairs, 132));
+    const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
+    expect_exact_cover(p, cuda::make_launch_shape(p, pairs, heads, block));
+  }
+}
+
+// Wide rotary parts split a head over several blocks along z; many heads over several along y.
+TEST(CudaLaunchShape, SplitsHeadsAndChunksThatExceedABlock) {
+  Case c;
+  c.num_heads = 700;
+  c.num_kv_heads = 0;
+  c.head_size = 2048;
+  c.rotary_dim = 2048;
+  c.tokens = 3;
+  const Problem problem = make_problem(c, fresh_seed());
+  const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
+  const cuda::LaunchShape s = cuda::make_launch_shape(p, 1, 1, 128);
+  EXPECT_EQ(s.chunks_per_head, 1024);
+  EXPECT_GT(s.grid[2], 1u);
+  expect_exact_cover(p, s);
+}
+
+// Blocks of whole tokens leave at most an eighth of their warps' lanes idle where a few more tokens
+// per block allow it (9 heads x 8 chunks = 72 threads would leave a quarter idle).
+TEST(CudaLaunchShape, PacksTokensToFillWarps) {
+  Case c;
+  c.num_heads = 8;
+  c.num_kv_heads = 1;
+  c.head_size = 128;
+  c.rotary_dim = 128;
+  c.tokens = 64;
+  c.x_dtype = DType::bfloat16;
+  const Problem problem = make_problem(c, fresh_seed());
+  const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
+  const cuda::LaunchShape s = cuda::make_launch_shape(p, 8, 1, 128);
+  EXPECT_EQ(s.block[0] * s.block[1], 72u);
+  const uint64_t lanes = (s.block_threads() + 31) / 32 * 32;
+  EXPECT_LE(double(lanes - s.block_threads()) / double(lanes), 0.125)
+      << s.block[2] << " tokens per block";
+  // One token: no idle token slots.
+  Case one = c;
+  one.tokens = 1;
+  const Problem single = make_problem(one, fresh_seed());
+  const detail::Problem q = detail::make_problem(single.args(Backend::cpu));
+  EXPECT_EQ(cuda::make_launch_shape(q, 8, 1, 128).block[2], 1u);
+}
+
+class DeviceMirror : public DeviceCopies {
+ public:
+  explicit DeviceMirror(Problem& problem)
+      : DeviceCopies({&problem.positions, &problem.cache, &problem.qkv, &problem.query,
+                      &problem.key, &problem.query_out, &problem.key_out},
+                     false),
+        problem_(problem) {}
+  RotaryArgs device_args() const { return on_device(problem_.args(Backend::cuda)); }
+
+ private:
+  Problem& problem_;
+};
+
+// Every heads-per-thread (both kernel variants: 1 and 4 in flight, with partial batches) and block
+// size on random problems, with and without programmatic launch, against the oracle.
+TEST(CudaLaunchShape, EveryShapeGivesTheOraclesAnswer) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const uint64_t seed = fresh_seed();
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < 150; ++i) {
+    Case c = random_case(rng);
+    c.tokens = int64_t(rng() % 300) + 1;
+    Problem problem = make_problem(c, rng());
+    DeviceMirror mirror(problem);
+    const detail::Problem p = detail::make_problem(mirror.device_args());
+    const int pairs = cuda::choose_pairs_per_thread(p);
+    const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
+    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block);
+    s.programmatic = rng() % 2 == 0;
+    SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " " +
+                 c.describe() + " heads/thread " + std::to_string(heads) + " block " +
+                 std::to_string(block) + (s.programmatic ? " programmatic" : ""));
+    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
+                                  pairs, nullptr),
+              cudaSuccess);
+    check_cuda(cudaDeviceSynchronize(), "kernel");
+    mirror.download();
+    const std::string errors = check_result(problem);
+    ASSERT_TRUE(errors.empty()) << errors;
+  }
+}
+
+// A rotation and its inverse, many times back to back on one stream, each launch programmatic:
+// every launch must see the previous one's output, so the data comes back as it started (within
+// the roundings of float32 data). A launch that read early would leave a visible error.
+TEST(CudaLaunchShape, ProgrammaticLaunchesSeeThePreviousResults) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  Case c;
+  c.num_heads = 32;
+  c.num_kv_heads = 8;
+  c.head_size = 128;
+  c.rotary_dim = 128;
+  c.tokens = 2048;
+  c.x_dtype = DType::float32;
+  c.max_position = 4096;
+  Problem problem = make_problem(c, fresh_seed());
+  // A true rotation cache (the harness draws cos and sin independently): cos^2 + sin^2 = 1, so
+  // the inverse undoes the rotation.
+  const int64_t half = c.rotary_dim / 2;
+  for (int64_t row = 0; row < c.max_position; ++row)
+    for (int64_t j = 0; j < half; ++j) {
+      const double angle = double(row) * std::pow(10000.0, -2.0 * double(j) / double(c.rotary_dim));
+      problem.cache.set(row * c.rotary_dim + j, std::cos(angle));
+      problem.cache.set(row * c.rotary_dim + half + j, std::sin(angle));
+    }
+  const std::vector<unsigned char> before = problem.query.storage;
+  DeviceMirror mirror(problem);
+  cudaStream_t stream = nullptr;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  RotaryArgs forward = mirror.device_args();
+  RotaryArgs backward = forward;
+  backward.inverse = true;
+  const detail::Problem pf = detail::make_problem(forward), pb = detail::make_problem(backward);
+  const int pairs = cuda::choose_pairs_per_thread(pf);
+  cuda::LaunchShape s = cuda::choose_launch_shape(pf, pairs, 132);
+  s.programmatic = true;
+  // A different shape for the inverse, so the two kernels' blocks overlap differently.
+  cuda::LaunchShape t = cuda::make_launch_shape(pb, pairs, 1, 64);
+  t.programmatic = true;
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(pf, s), s, pf.x_dtype, pf.cache_dtype,
+                                  pf.is_neox, pairs, stream),
+              cudaSuccess);
+    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(pb, t), t, pb.x_dtype, pb.cache_dtype,
+                                  pb.is_neox, pairs, stream),
+              cudaSuccess);
+  }
+  check_cuda(cudaStreamSynchronize(stream), "kernels");
+  cudaStreamDestroy(stream);
+  mirror.download();
+  const auto* x0 = reinterpret_cast<const float*>(before.data());
+  const auto* x1 = reinterpret_cast<const float*>(problem.query.storage.data());
+  const size_t count = before.size() / sizeof(float);
+  double worst = 0;
+  for (size_t e = 0; e < count; ++e) worst = std::max(worst, double(std::fabs(x1[e] - x0[e])));
+  // 40 rotations of |x| <= 2 in float32: each adds at most a few ulps (2^-22 each at |x| < 2).
+  EXPECT_LT(worst, 40 * 8 * std::ldexp(1.0, -22)) << "largest change after the round trips";
+}
+
+}  // namespace
+}  // namespace ropekit::testing
