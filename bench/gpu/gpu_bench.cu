@@ -3,7 +3,9 @@
 // copy of the same bytes, all timed as CUDA-graph replays in one run. Working sets rotate among
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
-// Usage: gpu_bench [--quick]   (--quick: fewer token counts, for smoke runs)
+// Usage: gpu_bench [--quick | --profile [--time]]   (--quick: fewer token counts, for smoke runs;
+// --profile: a few large cases with random and sequential positions, each run once outside
+// graphs, for ncu; with --time, timed instead)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -162,8 +164,10 @@ struct GpuInfo {
 // One shape at one token count: buffers, views and the timing of every contender.
 class Case {
  public:
+  // sequential_positions: positions 0, 1, 2, ... (consecutive cache rows, as in the prefill of one
+  // sequence) instead of the issue's random ones; for the diagnosis in --profile.
   Case(const GpuInfo& device, const Shape& shape, int64_t tokens, const float* cache,
-       cudaStream_t stream, Mrope mrope = {})
+       cudaStream_t stream, Mrope mrope = {}, bool sequential_positions = false)
       : shape_(shape), tokens_(tokens), cache_(cache), stream_(stream), mrope_(mrope) {
     const int64_t streams = mrope.enabled ? 3 : 1;
     const int64_t q_elems = tokens * shape.num_heads * shape.head_size;
@@ -180,7 +184,8 @@ class Case {
       fill_bf16<<<1024, 256>>>(s.query, q_elems, rng());
       fill_bf16<<<1024, 256>>>(s.key, k_elems, rng());
       std::vector<int64_t> host(streams * tokens);
-      for (auto& p : host) p = position(rng);
+      for (size_t k = 0; k < host.size(); ++k)
+        host[k] = sequential_positions ? int64_t(k) % kMaxPosition : position(rng);
       check(cudaMemcpy(s.positions, host.data(), streams * tokens * 8, cudaMemcpyHostToDevice),
             "positions");
       sets.push_back(s);
@@ -231,6 +236,13 @@ class Case {
 
   int calls() const { return std::max(sets_, 16) / sets_ * sets_; }
 
+  // One plain call of ropekit and of the touch kernel, for a profiler (--profile).
+  void run_once_for_profiler() {
+    rotary_embedding(args(0));
+    launch_touch(0);
+    check(cudaStreamSynchronize(stream_), "profiled calls");
+  }
+
   double ropekit_seconds() {
     return graph_seconds_per_call(stream_, calls(), [&](int k) { rotary_embedding(args(k % sets_)); });
   }
@@ -261,15 +273,16 @@ class Case {
   // and written back changed, in place, with no positions or cache rows (rotary bytes of a head
   // are a multiple of 16 in every benchmarked shape).
   double touch_seconds() {
+    return graph_seconds_per_call(stream_, calls(), [&](int k) { launch_touch(k % sets_); });
+  }
+
+  void launch_touch(int set) {
     const int64_t vecs_per_head = shape_.rotary_dim * 2 / 16;
     const int64_t vecs = tokens_ * (shape_.num_heads + shape_.num_kv_heads) * vecs_per_head;
-    const unsigned blocks = unsigned((vecs + 255) / 256);
-    return graph_seconds_per_call(stream_, calls(), [&](int k) {
-      const Set& s = sets[k % sets_];
-      touch_rotary_sectors<<<blocks, 256, 0, stream_>>>(s.query, s.key, vecs, vecs_per_head,
-                                                       shape_.num_heads, shape_.num_kv_heads,
-                                                       shape_.head_size);
-    });
+    const Set& s = sets[set];
+    touch_rotary_sectors<<<unsigned((vecs + 255) / 256), 256, 0, stream_>>>(
+        s.query, s.key, vecs, vecs_per_head, shape_.num_heads, shape_.num_kv_heads,
+        shape_.head_size);
   }
 
   double naive_seconds() {
@@ -326,6 +339,8 @@ const char* limit_of(double seconds, double fraction_of_copy) {
 int main(int argc, char** argv) {
   using namespace ropekit::bench;
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool profile = argc > 1 && std::strcmp(argv[1], "--profile") == 0;
+  const bool profile_timed = profile && argc > 2 && std::strcmp(argv[2], "--time") == 0;
   GpuInfo device;
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0), "properties");
@@ -354,6 +369,29 @@ int main(int argc, char** argv) {
   });
   std::printf("empty kernel in a graph: %.2f us per call; with programmatic launch: %.2f us\n\n",
               empty * 1e6, empty_programmatic * 1e6);
+
+  if (profile) {
+    // Under a profiler (ncu): T = 16384 of three shapes with random, then sequential positions,
+    // each run once; with --time, timed instead (graph replays), to compare the two patterns.
+    for (const Shape& shape : {kShapes[0], kShapes[1], kShapes[4]}) {
+      float* cache = nullptr;
+      check(cudaMalloc(&cache, kMaxPosition * shape.rotary_dim * 4), "malloc cache");
+      fill_f32<<<1024, 256>>>(cache, kMaxPosition * shape.rotary_dim, 7);
+      for (bool sequential : {false, true}) {
+        Case c(device, shape, 16384, cache, stream, {}, sequential);
+        if (!profile_timed) {
+          c.run_once_for_profiler();
+          continue;
+        }
+        const double rope = c.ropekit_seconds(), copy = c.copy_seconds();
+        std::printf("%-22s T=16384 %-10s positions: ropekit %.2f us, copy %.2f us (%.1f%%)\n",
+                    shape.name, sequential ? "sequential" : "random", rope * 1e6, copy * 1e6,
+                    100 * copy / rope);
+      }
+      cudaFree(cache);
+    }
+    return 0;
+  }
 
   std::vector<int64_t> token_counts = {1, 16, 64, 256, 1024, 4096, 16384};
   if (quick) token_counts = {1, 16, 1024, 16384};
@@ -428,7 +466,7 @@ int main(int argc, char** argv) {
   // Launch-shape sweep: which heads per thread and block size the heuristic should pick.
   std::printf("\nlaunch-shape sweep (us per call; pairs per thread as chosen):\n");
   std::printf("%-22s %6s %5s", "shape", "T", "pairs");
-  const int heads_options[] = {1, 2, 4, 8};
+  const int heads_options[] = {1, 2, 4, 8, 16};
   const int block_options[] = {64, 128, 256};
   for (int h : heads_options)
     for (int b : block_options) std::printf(" %5s", (std::to_string(h) + "/" + std::to_string(b)).c_str());

@@ -27,9 +27,11 @@ int choose_pairs_per_thread(const detail::Problem& p) {
   const int64_t half = p.rotary_dim / 2;
   for (int pairs = 8; pairs > 1; pairs /= 2) {
     if (half % pairs != 0) continue;
-    // NeoX: two slices of `pairs` elements; GPT-J: one slice of 2 * pairs interleaved elements.
-    const int64_t access = (p.is_neox ? pairs : 2 * pairs) * x_bytes;
-    if (access > 16) continue;
+    // NeoX: two slices of `pairs` elements; GPT-J: one slice of 2 * pairs interleaved elements,
+    // up to 32 bytes (two 16-byte accesses: as many bytes per thread as NeoX moves, so the cos/sin
+    // registers and index work are spent on as much data). Each access at most 16 bytes.
+    if (pairs * x_bytes > 16) continue;
+    const int64_t access = std::min<int64_t>(16, (p.is_neox ? pairs : 2 * pairs) * x_bytes);
     bool ok = layout_aligned(p.query_in, x_bytes, access) &&
               layout_aligned(p.query_out, x_bytes, access);
     if (p.has_key)
@@ -52,9 +54,15 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
       int(std::clamp<int64_t>(heads_per_thread, 1, std::max<int64_t>(total_heads, 1)));
   shape.head_groups = int((total_heads + shape.heads_per_thread - 1) / shape.heads_per_thread);
   shape.chunks_per_head = int(p.rotary_dim / 2 / pairs_per_thread);
-  // x: chunks of a head; y: head groups; z: tokens. A block holds whole tokens when they fit.
+  // x: chunks of a head; y: head groups; z: tokens. A token's threads up to twice the target stay
+  // in one block; more are split over y-blocks of equal size (an uneven split left blocks with a
+  // few active threads: 34 heads in y-blocks of 32 and 2 ran glm4-9b 13% slower).
   const int64_t bx = std::min<int64_t>(shape.chunks_per_head, target);
-  const int64_t by = std::min<int64_t>(shape.head_groups, std::max<int64_t>(1, target / bx));
+  const int64_t groups = shape.head_groups;
+  const int64_t most_per_block = std::min<int64_t>(2 * target, kMaxBlockThreads);
+  const int64_t y_blocks = std::max<int64_t>(1, (bx * groups + most_per_block - 1) / most_per_block);
+  const int64_t by = std::min<int64_t>((groups + y_blocks - 1) / y_blocks,
+                                       std::max<int64_t>(1, kMaxBlockThreads / bx));
   int64_t bz = 1;
   if (bx == shape.chunks_per_head && by == shape.head_groups) {
     // Tokens per block: about `target` threads, but a few more tokens when that leaves fewer idle
@@ -93,23 +101,21 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
 
 LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
                                 int multiprocessor_count) {
-  // Blocks of about 128 threads: as fast as 256 or faster at every size in the launch-shape sweep
-  // (bench/gpu/gpu_bench.cu, docs/BENCHMARKS.md), and small launches spread over more SMs.
-  constexpr int kBlock = 128;
+  // From the launch-shape sweep on an H100 (bench/gpu/gpu_bench.cu, docs/BENCHMARKS.md): one head
+  // per thread in blocks of about 128 threads was the fastest or within noise of it at every token
+  // count for every shape with at least 4 chunks a head. Narrow rotary parts (fewer than 4 chunks,
+  // e.g. 24 of 96) move few bytes per thread; once there is more than two resident-thread slots'
+  // worth of one-head threads (2048 slots per SM), two heads per thread in blocks of 256 did best.
   const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
   const int64_t chunks_per_head = p.rotary_dim / 2 / pairs_per_thread;
-  // Heads per thread by the amount of work (one-head threads per resident-thread slot, 2048 per
-  // SM), from the sweep on an H100 (132 SMs): up to 2 per slot, one head per thread (latency
-  // decides: most parallelism, leanest kernel); up to 4, four heads, whose loads overlap the
-  // position -> cache-row chain; beyond, eight (two batches of four), paying the index and
-  // cos/sin work once for eight heads. Narrow rotary parts (fewer than 4 chunks a head, e.g. 24
-  // of 96) did best with two: their small accesses need many threads in flight.
   const double one_head_threads = double(p.num_tokens()) * double(total_heads * chunks_per_head);
   const double slots = double(multiprocessor_count) * 2048;
-  int heads = 1;
-  if (one_head_threads > 2 * slots) heads = chunks_per_head < 4 ? 2 : 4;
-  if (one_head_threads > 4 * slots && chunks_per_head >= 4) heads = 8;
-  return make_launch_shape(p, pairs_per_thread, heads, kBlock);
+  if (chunks_per_head < 4 && one_head_threads > 2 * slots)
+    return make_launch_shape(p, pairs_per_thread, 2, 256);
+  // Multimodal RoPE gathers cos/sin from up to three rows per chunk: past the same threshold, eight
+  // heads per thread (two batches of four) share that work.
+  if (p.mrope && one_head_threads > 2 * slots) return make_launch_shape(p, pairs_per_thread, 8, 128);
+  return make_launch_shape(p, pairs_per_thread, 1, 128);
 }
 
 std::string launch_shape_error(const detail::Problem& p, const LaunchShape& shape) {
@@ -154,7 +160,10 @@ RotaryParams make_params(const detail::Problem& p, const LaunchShape& shape) {
   r.positions_int64 = p.positions_dtype == DType::int64;
   r.mrope = p.mrope;
   r.mrope_interleaved = p.mrope_interleaved;
-  for (int i = 0; i < 3; ++i) r.mrope_section[i] = p.mrope_section[i];
+  // The sections sum to rotary_dim / 2 (validated), so the bounds fit in 32 bits.
+  const int64_t* section = p.mrope_section.data();
+  r.mrope_bounds[0] = int(p.mrope_interleaved ? 3 * section[1] : section[0]);
+  r.mrope_bounds[1] = int(p.mrope_interleaved ? 3 * section[2] : section[0] + section[1]);
   r.positions_stream_stride = p.positions_stream_stride;
   r.cache = p.cache;
   r.cache_row_stride = p.cache_row_stride;

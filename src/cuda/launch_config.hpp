@@ -8,8 +8,9 @@
 namespace ropekit::cuda {
 
 // The widest pair count per thread (8, 4, 2 or 1) whose accesses are legal for this problem: a
-// thread's slice of x is one access of at most 16 bytes, every pointer and stride is aligned to
-// that width, and the chunk tiles the half rotary dimension. Its cos/sin slices must be aligned
+// thread's slice of x (NeoX: two of `pairs` elements; GPT-J: one of 2 * pairs, which may be two
+// 16-byte accesses) is made of accesses of at most 16 bytes, every pointer and stride is aligned
+// to the access width, and the chunk tiles the half rotary dimension. Its cos/sin slices must be aligned
 // to their own width (capped at 16 bytes) as well.
 int choose_pairs_per_thread(const detail::Problem& problem);
 

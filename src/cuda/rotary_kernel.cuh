@@ -12,7 +12,6 @@
 
 #include <cstdint>
 
-#include "core/rope_variants_mrope.hpp"
 #include "cuda/rotary_params.hpp"
 
 namespace ropekit::cuda {
@@ -183,6 +182,14 @@ __device__ __forceinline__ void load_factors(const RotaryParams& p,
     fill_nan(cos_v, sin_v);
 }
 
+// The stream (0 temporal, 1 height, 2 width) of frequency i, as detail::mrope_stream decides it,
+// in 32-bit arithmetic; i_mod_3 is i % 3.
+__device__ __forceinline__ int mrope_stream(const RotaryParams& p, int i, int i_mod_3) {
+  if (p.mrope_interleaved)
+    return i_mod_3 == 1 && i < p.mrope_bounds[0] ? 1 : i_mod_3 == 2 && i < p.mrope_bounds[1] ? 2 : 0;
+  return i < p.mrope_bounds[0] ? 0 : i < p.mrope_bounds[1] ? 1 : 2;
+}
+
 // Multimodal RoPE. A chunk that lies in one section (contiguous sections that are multiples of
 // kPairs: every real config) reads one row, as plain RoPE does. Otherwise (interleaved sections,
 // where neighbouring frequencies belong to different streams, or a chunk straddling a boundary)
@@ -198,20 +205,26 @@ __device__ __forceinline__ void load_mrope_factors(const RotaryParams& p,
     return;
   }
   const int first = chunk * kPairs;
-  const auto stream_of = [&](int i) {
-    return detail::mrope_stream(i, p.mrope_section, p.mrope_interleaved);
-  };
-  if (!p.mrope_interleaved && stream_of(first) == stream_of(first + kPairs - 1)) {
-    load_row_factors<C, kPairs>(p, position.of_stream(stream_of(first)), half, chunk, cos_v, sin_v);
+  const int first_mod_3 = first % 3;
+  const int last = first + kPairs - 1;
+  const int first_stream = mrope_stream(p, first, first_mod_3);
+  if (!p.mrope_interleaved && first_stream == mrope_stream(p, last, last % 3)) {
+    load_row_factors<C, kPairs>(p, position.of_stream(first_stream), half, chunk, cos_v, sin_v);
     return;
   }
   const C* cache = static_cast<const C*>(p.cache);
+  const C* rows[3];  // indexed with compile-time constants only (selects below)
+#pragma unroll
+  for (int s = 0; s < 3; ++s) rows[s] = cache + position.value[s] * p.cache_row_stride;
+  int i_mod_3 = first_mod_3;
 #pragma unroll
   for (int i = 0; i < kPairs; ++i) {
-    const C* row = cache + position.of_stream(stream_of(first + i)) * p.cache_row_stride;
+    const int stream = mrope_stream(p, first + i, i_mod_3);
+    const C* row = stream == 0 ? rows[0] : stream == 1 ? rows[1] : rows[2];
     cos_v[i] = to_float(row[first + i]);
     const float s = to_float(row[half + first + i]);
     sin_v[i] = p.inverse ? -s : s;
+    i_mod_3 = i_mod_3 == 2 ? 0 : i_mod_3 + 1;
   }
 }
 
@@ -278,6 +291,53 @@ struct HeadBatch {
 // Thread (chunk, group, token) comes straight from the 3-D block and grid (LaunchShape). The
 // position is loaded first: position -> cache row -> rotate -> store is the critical chain, and
 // the x loads and the address arithmetic overlap it.
+template <class X, class C, bool kNeox, int kPairs, bool kMrope>
+__device__ __forceinline__ void load_token_factors(const RotaryParams& p,
+                                                   const TokenPositions<kMrope ? 3 : 1>& position,
+                                                   int half, int chunk, float (&cos_v)[kPairs],
+                                                   float (&sin_v)[kPairs]) {
+  if constexpr (kMrope)
+    load_mrope_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
+  else
+    load_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
+}
+
+// One head per thread: only that head's two pointers live across the position -> cache-row
+// chain, not the four base pointers and strides a thread walking heads needs. Fewer registers
+// (64 -> see the resource report) mean more resident threads and more bytes in flight.
+template <class X, class C, bool kNeox, int kPairs, bool kMrope>
+__device__ __forceinline__ void rotate_one_head(const RotaryParams& p, const TokenIndex& where,
+                                                int head, int chunk) {
+  const TokenPositions<kMrope ? 3 : 1> position(p, where);
+  const bool is_key = head >= p.num_heads;
+  const int h = is_key ? head - p.num_heads : head;
+  // Fields selected by value (a reference picked at run time would copy both into local memory).
+  const int64_t in_offset =
+      is_key ? where.offset(p.key.in_batch_stride, p.key.in_seq_stride) + h * p.key.in_head_stride
+             : where.offset(p.query.in_batch_stride, p.query.in_seq_stride) +
+                   h * p.query.in_head_stride;
+  const int64_t out_offset =
+      is_key ? where.offset(p.key.out_batch_stride, p.key.out_seq_stride) +
+                   h * p.key.out_head_stride
+             : where.offset(p.query.out_batch_stride, p.query.out_seq_stride) +
+                   h * p.query.out_head_stride;
+  const X* in = static_cast<const X*>(is_key ? p.key.in : p.query.in) + in_offset;
+  const int half = p.rotary_dim / 2;
+  Chunk<X, kNeox, kPairs> data;
+  data.load(in, half, chunk);
+  float cos_v[kPairs], sin_v[kPairs];
+  load_token_factors<X, C, kNeox, kPairs, kMrope>(p, position, half, chunk, cos_v, sin_v);
+  X* out = static_cast<X*>(is_key ? p.key.out : p.query.out) + out_offset;
+  data.rotate(cos_v, sin_v);
+  data.store(out, half, chunk);
+  if (p.copy_tail)
+    for (int e = p.rotary_dim + chunk; e < p.head_size; e += p.chunks_per_head) out[e] = in[e];
+}
+
+// kMrope: multimodal RoPE (a separate instantiation, so plain RoPE carries none of its code).
+// Thread (chunk, group, token) comes straight from the 3-D block and grid (LaunchShape). The
+// position is loaded first: position -> cache row -> rotate -> store is the critical chain, and
+// the x loads and the address arithmetic overlap it.
 template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, bool kMrope>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
   const uint32_t token = blockIdx.x * blockDim.z + threadIdx.z;
@@ -287,28 +347,30 @@ __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant
   wait_for_previous_kernel();
   if (token >= p.num_tokens || group >= p.head_groups || chunk >= p.chunks_per_head) return;
   const TokenIndex where(p, token);
-  const TokenPositions<kMrope ? 3 : 1> position(p, where);
-  const int half = p.rotary_dim / 2;
-  const int total_heads = p.num_heads + p.num_kv_heads;
-  const int step = p.head_groups;
+  if constexpr (kHeadsInFlight == 1) {
+    // One head per thread (head_groups == heads).
+    rotate_one_head<X, C, kNeox, kPairs, kMrope>(p, where, group, chunk);
+  } else {
+    const TokenPositions<kMrope ? 3 : 1> position(p, where);
+    const int half = p.rotary_dim / 2;
+    const int total_heads = p.num_heads + p.num_kv_heads;
+    const int step = p.head_groups;
 
-  const TokenHeads<X> query(p.query, where);
-  const TokenHeads<X> key(p.key, where);
-  HeadBatch<X, kNeox, kPairs, kHeadsInFlight> batch;
-  batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
+    const TokenHeads<X> query(p.query, where);
+    const TokenHeads<X> key(p.key, where);
+    HeadBatch<X, kNeox, kPairs, kHeadsInFlight> batch;
+    batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
 
-  float cos_v[kPairs], sin_v[kPairs];
-  if constexpr (kMrope)
-    load_mrope_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
-  else
-    load_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
+    float cos_v[kPairs], sin_v[kPairs];
+    load_token_factors<X, C, kNeox, kPairs, kMrope>(p, position, half, chunk, cos_v, sin_v);
 
-  for (int first_head = group;;) {
-    batch.rotate_and_store(p, query, key, first_head, step, half, chunk, p.chunks_per_head, cos_v,
-                           sin_v);
-    first_head += kHeadsInFlight * step;
-    if (first_head >= total_heads) break;
-    batch.load(query, key, p.num_heads, total_heads, first_head, step, half, chunk);
+    for (int first_head = group;;) {
+      batch.rotate_and_store(p, query, key, first_head, step, half, chunk, p.chunks_per_head,
+                             cos_v, sin_v);
+      first_head += kHeadsInFlight * step;
+      if (first_head >= total_heads) break;
+      batch.load(query, key, p.num_heads, total_heads, first_head, step, half, chunk);
+    }
   }
 }
 

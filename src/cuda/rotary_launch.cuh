@@ -38,7 +38,9 @@ cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
 }
 
 // One head per thread: the lean variant for small launches, where the kernel's latency is the
-// cost. More: four heads' loads in flight per thread, for bandwidth.
+// cost, and for most large ones. More: four heads' loads in flight per thread (in batches of four
+// when a thread has more), for narrow rotary parts. (Eight in flight needed more registers than
+// 512-thread blocks allow and spilled: 60% slower on the H100.)
 template <class X, class C, bool kNeox, int kPairs, bool kMrope>
 cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   if (shape.heads_per_thread == 1)
@@ -54,12 +56,12 @@ cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStr
   return cudaErrorInvalidValue;
 }
 
-// Pair counts whose x access exceeds 16 bytes are never chosen; they map to an error, not a kernel.
+// Pair counts wider than 16 bytes of x are never chosen (choose_pairs_per_thread); they map to an
+// error, not a kernel.
 template <class X, class C, bool kNeox>
 cudaError_t launch_pairs(const RotaryParams& params, const LaunchShape& shape, int pairs,
                          cudaStream_t stream) {
-  constexpr int kMaxAccessElements = 16 / sizeof(X);
-  constexpr int kMaxPairs = kNeox ? kMaxAccessElements : kMaxAccessElements / 2;
+  constexpr int kMaxPairs = 16 / sizeof(X);
   switch (pairs) {
     case 1: return launch<X, C, kNeox, 1>(params, shape, stream);
     case 2: if constexpr (kMaxPairs >= 2) return launch<X, C, kNeox, 2>(params, shape, stream); break;

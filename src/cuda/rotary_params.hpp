@@ -35,10 +35,13 @@ struct RotaryParams {
   int64_t positions_batch_stride = 0, positions_seq_stride = 0;
   bool positions_int64 = true;
   // Multimodal RoPE: positions hold 3 streams (temporal, height, width), positions_stream_stride
-  // apart; frequency i reads the row of the stream mrope_section assigns it (rope_variants_mrope.hpp).
+  // apart; frequency i reads the row of the stream that mrope_section assigns it
+  // (rope_variants_mrope.hpp), given here as two bounds in 32 bits (the kernel decides per
+  // frequency, so 64-bit arithmetic there was a visible part of its latency). Contiguous:
+  // {section[0], section[0] + section[1]}; interleaved: {3 * section[1], 3 * section[2]}.
   bool mrope = false;
   bool mrope_interleaved = false;
-  int64_t mrope_section[3] = {0, 0, 0};
+  int mrope_bounds[2] = {0, 0};
   int64_t positions_stream_stride = 0;
   const void* cache = nullptr;
   int64_t cache_row_stride = 0;
