@@ -25,8 +25,17 @@ int choose_pairs_per_thread(const detail::Problem& p) {
   const int64_t x_bytes = element_size(p.x_dtype);
   const int64_t cache_bytes = element_size(p.cache_dtype);
   const int64_t half = p.rotary_dim / 2;
-  for (int pairs = 8; pairs > 1; pairs /= 2) {
+  // Interleaved multimodal sections read a chunk's slice of three cache rows: with 8 fp32 pairs
+  // that is 12 loads of 16 bytes, which ptxas issues in two dependent rounds; with 4, one round
+  // (H200 sweep, docs/BENCHMARKS.md: Qwen3-VL at T = 16 in 1.0 us instead of 1.3).
+  const int widest = p.mrope && p.mrope_interleaved ? 4 : 8;
+  for (int pairs = widest; pairs > 1; pairs /= 2) {
     if (half % pairs != 0) continue;
+    // Contiguous multimodal sections: every chunk inside one section, so it reads one cache row
+    // (the kernel has no path for a chunk that straddles a section boundary).
+    if (p.mrope && !p.mrope_interleaved &&
+        (p.mrope_section[0] % pairs != 0 || (p.mrope_section[0] + p.mrope_section[1]) % pairs != 0))
+      continue;
     // NeoX: two slices of `pairs` elements; GPT-J: one slice of 2 * pairs interleaved elements,
     // up to 32 bytes (two 16-byte accesses: as many bytes per thread as NeoX moves, so the cos/sin
     // registers and index work are spent on as much data). Each access at most 16 bytes.
@@ -101,20 +110,27 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
 
 LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
                                 int multiprocessor_count) {
-  // From the launch-shape sweep on an H100 (bench/gpu/gpu_bench.cu, docs/BENCHMARKS.md): one head
-  // per thread in blocks of about 128 threads was the fastest or within noise of it at every token
-  // count for every shape with at least 4 chunks a head. Narrow rotary parts (fewer than 4 chunks,
-  // e.g. 24 of 96) move few bytes per thread; once there is more than two resident-thread slots'
-  // worth of one-head threads (2048 slots per SM), two heads per thread in blocks of 256 did best.
+  // From the launch-shape sweeps on an H100 and an H200 (bench/gpu/gpu_bench.cu,
+  // docs/BENCHMARKS.md): one head per thread in blocks of about 128 threads was the fastest or
+  // within noise of it at every token count for every shape with at least 4 chunks a head. Narrow
+  // rotary parts (fewer than 4 chunks, e.g. 24 of 96) move few bytes per thread; once there is
+  // more than two resident-thread slots' worth of one-head threads (2048 slots per SM), two heads
+  // per thread in blocks of 256 did best.
   const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
   const int64_t chunks_per_head = p.rotary_dim / 2 / pairs_per_thread;
   const double one_head_threads = double(p.num_tokens()) * double(total_heads * chunks_per_head);
   const double slots = double(multiprocessor_count) * 2048;
   if (chunks_per_head < 4 && one_head_threads > 2 * slots)
     return make_launch_shape(p, pairs_per_thread, 2, 256);
-  // Multimodal RoPE gathers cos/sin from up to three rows per chunk: past the same threshold, eight
-  // heads per thread (two batches of four) share that work.
-  if (p.mrope && one_head_threads > 2 * slots) return make_launch_shape(p, pairs_per_thread, 8, 128);
+  // Multimodal RoPE, from the H200 sweep. Contiguous sections (one row per chunk): one head per
+  // thread in blocks of 64 at every size. Interleaved sections (three rows per chunk): the same up
+  // to four slots' worth of threads, then sixteen heads per thread (batches of four in flight)
+  // share each chunk's three-row gather.
+  if (p.mrope) {
+    if (p.mrope_interleaved && one_head_threads > 4 * slots)
+      return make_launch_shape(p, pairs_per_thread, 16, 128);
+    return make_launch_shape(p, pairs_per_thread, 1, 64);
+  }
   return make_launch_shape(p, pairs_per_thread, 1, 128);
 }
 
@@ -122,6 +138,10 @@ std::string launch_shape_error(const detail::Problem& p, const LaunchShape& shap
   if (p.num_tokens() > kMaxTokens)
     return std::to_string(p.num_tokens()) + " tokens in one call; at most " +
            std::to_string(kMaxTokens) + " (the grid indexes tokens in 32 bits)";
+  if (p.max_position > INT32_MAX || p.cache_row_stride > INT32_MAX)
+    return "cos_sin_cache of " + std::to_string(p.max_position) + " rows with row stride " +
+           std::to_string(p.cache_row_stride) + ": at most " + std::to_string(INT32_MAX) +
+           " of each (the kernel's row arithmetic is 32-bit)";
   if (shape.grid[1] > 65535 || shape.grid[2] > 65535)
     return std::to_string(shape.head_groups) + " head groups of " +
            std::to_string(shape.chunks_per_head) +
@@ -166,8 +186,9 @@ RotaryParams make_params(const detail::Problem& p, const LaunchShape& shape) {
   r.mrope_bounds[1] = int(p.mrope_interleaved ? 3 * section[2] : section[0] + section[1]);
   r.positions_stream_stride = p.positions_stream_stride;
   r.cache = p.cache;
-  r.cache_row_stride = p.cache_row_stride;
-  r.max_position = p.max_position;
+  // Both fit (launch_shape_error rejects more).
+  r.cache_row_stride = uint32_t(p.cache_row_stride);
+  r.max_position = uint32_t(p.max_position);
   r.inverse = p.inverse;
   r.copy_tail = !p.in_place && p.rotary_dim < p.head_size;
   return r;

@@ -11,7 +11,8 @@ namespace ropekit::cuda {
 // thread's slice of x (NeoX: two of `pairs` elements; GPT-J: one of 2 * pairs, which may be two
 // 16-byte accesses) is made of accesses of at most 16 bytes, every pointer and stride is aligned
 // to the access width, and the chunk tiles the half rotary dimension. Its cos/sin slices must be aligned
-// to their own width (capped at 16 bytes) as well.
+// to their own width (capped at 16 bytes) as well. With contiguous multimodal sections, the
+// chunk divides both section boundaries (a chunk lies in one section).
 int choose_pairs_per_thread(const detail::Problem& problem);
 
 // Heads per thread and block size from the amount of work and the SM count: one head per thread

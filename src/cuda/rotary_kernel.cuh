@@ -70,14 +70,6 @@ struct TokenIndex {
   }
 };
 
-__device__ __forceinline__ int64_t load_position(const RotaryParams& p, const TokenIndex& token,
-                                                 int stream) {
-  const int64_t offset = token.offset(p.positions_batch_stride, p.positions_seq_stride) +
-                         stream * p.positions_stream_stride;
-  return p.positions_int64 ? __ldg(static_cast<const long long*>(p.positions) + offset)
-                           : __ldg(static_cast<const int*>(p.positions) + offset);
-}
-
 // The elements of one chunk of one head: for NeoX the chunk's first-half and second-half slices,
 // for GPT-J one slice of interleaved pairs; either way 2 * kPairs elements. With one pair per
 // thread every element is its own access: the narrow path for pointers or strides that are not
@@ -121,112 +113,139 @@ struct Chunk {
   }
 };
 
-// Positions are not checked on the host (that would need a sync): a token whose position lies
-// outside [0, max_position) reads no cache row and gets NaN in its rotary part, so the error is
-// visible instead of a plausible unrotated or wrongly rotated value.
-template <int kPairs>
-__device__ __forceinline__ void fill_nan(float (&cos_v)[kPairs], float (&sin_v)[kPairs]) {
-#pragma unroll
-  for (int i = 0; i < kPairs; ++i) cos_v[i] = sin_v[i] = __int_as_float(0x7fc00000);
-}
+// Which positions a kernel instantiation reads: one stream, or multimodal RoPE's three with
+// contiguous or interleaved sections (separate instantiations, so plain RoPE carries none of the
+// multimodal code and each multimodal form only its own).
+enum class Streams { one, contiguous_sections, interleaved_sections };
 
-__device__ __forceinline__ bool position_ok(const RotaryParams& p, int64_t position) {
-  return position >= 0 && position < p.max_position;
-}
-
-// The chunk's cos/sin factors from one cache row (sin negated for the inverse rotation).
-template <class C, int kPairs>
-__device__ __forceinline__ void load_row_factors(const RotaryParams& p, int64_t position, int half,
-                                                 int chunk, float (&cos_v)[kPairs],
-                                                 float (&sin_v)[kPairs]) {
-  const C* row = static_cast<const C*>(p.cache) + position * p.cache_row_stride;
-  const Vec<C, kPairs> c = *reinterpret_cast<const Vec<C, kPairs>*>(row + chunk * kPairs);
-  const Vec<C, kPairs> s = *reinterpret_cast<const Vec<C, kPairs>*>(row + half + chunk * kPairs);
-#pragma unroll
-  for (int i = 0; i < kPairs; ++i) {
-    cos_v[i] = to_float(c.v[i]);
-    sin_v[i] = p.inverse ? -to_float(s.v[i]) : to_float(s.v[i]);
-  }
-}
+__host__ __device__ constexpr int stream_count(Streams s) { return s == Streams::one ? 1 : 3; }
 
 // The positions of a token: one, or three streams for multimodal RoPE (held in registers: the
 // array is only indexed with compile-time constants).
-template <int kStreams>
+template <int kCount>
 struct TokenPositions {
-  int64_t value[kStreams];
+  int64_t value[kCount];
 
-  __device__ __forceinline__ TokenPositions(const RotaryParams& p, const TokenIndex& token) {
-#pragma unroll
-    for (int s = 0; s < kStreams; ++s) value[s] = load_position(p, token, s);
-  }
   __device__ __forceinline__ bool all_ok(const RotaryParams& p) const {
     bool ok = true;
 #pragma unroll
-    for (int s = 0; s < kStreams; ++s) ok = ok && position_ok(p, value[s]);
+    for (int s = 0; s < kCount; ++s) ok = ok && uint64_t(value[s]) < p.max_position;  // < 0 wraps
     return ok;
   }
   // Stream `stream` (0, 1 or 2, known only at run time) without indexing the array at run time.
   __device__ __forceinline__ int64_t of_stream(int stream) const {
-    if constexpr (kStreams == 1) return value[0];
+    if constexpr (kCount == 1) return value[0];
     else return stream == 0 ? value[0] : stream == 1 ? value[1] : value[2];
   }
 };
 
-template <class C, int kPairs>
-__device__ __forceinline__ void load_factors(const RotaryParams& p,
-                                             const TokenPositions<1>& position, int half, int chunk,
-                                             float (&cos_v)[kPairs], float (&sin_v)[kPairs]) {
-  if (position.all_ok(p))
-    load_row_factors<C, kPairs>(p, position.value[0], half, chunk, cos_v, sin_v);
-  else
-    fill_nan(cos_v, sin_v);
-}
+// Where a token's positions are: computed before the kernel waits for the previous one (no memory
+// read), loaded after.
+template <int kCount>
+struct PositionSource {
+  int64_t offset;  // of stream 0, in elements
+
+  __device__ __forceinline__ PositionSource(const RotaryParams& p, const TokenIndex& token)
+      : offset(token.offset(p.positions_batch_stride, p.positions_seq_stride)) {}
+
+  __device__ __forceinline__ TokenPositions<kCount> load(const RotaryParams& p) const {
+    TokenPositions<kCount> t;
+#pragma unroll
+    for (int s = 0; s < kCount; ++s) {
+      const int64_t at = offset + s * p.positions_stream_stride;
+      t.value[s] = p.positions_int64 ? __ldg(static_cast<const long long*>(p.positions) + at)
+                                     : __ldg(static_cast<const int*>(p.positions) + at);
+    }
+    return t;
+  }
+};
 
 // The stream (0 temporal, 1 height, 2 width) of frequency i, as detail::mrope_stream decides it,
-// in 32-bit arithmetic; i_mod_3 is i % 3.
-__device__ __forceinline__ int mrope_stream(const RotaryParams& p, int i, int i_mod_3) {
-  if (p.mrope_interleaved)
+// in 32-bit arithmetic.
+template <Streams kStreams>
+__device__ __forceinline__ int mrope_stream(const RotaryParams& p, int i) {
+  if constexpr (kStreams == Streams::interleaved_sections) {
+    const int i_mod_3 = i % 3;
     return i_mod_3 == 1 && i < p.mrope_bounds[0] ? 1 : i_mod_3 == 2 && i < p.mrope_bounds[1] ? 2 : 0;
-  return i < p.mrope_bounds[0] ? 0 : i < p.mrope_bounds[1] ? 1 : 2;
+  } else {
+    return i < p.mrope_bounds[0] ? 0 : i < p.mrope_bounds[1] ? 1 : 2;
+  }
 }
 
-// Multimodal RoPE. A chunk that lies in one section (contiguous sections that are multiples of
-// kPairs: every real config) reads one row, as plain RoPE does. Otherwise (interleaved sections,
-// where neighbouring frequencies belong to different streams, or a chunk straddling a boundary)
-// each frequency reads its cos and sin from its own stream's row: two scalar loads per pair, no
-// more bytes than plain RoPE. Any stream out of range makes the token NaN.
-template <class C, int kPairs>
-__device__ __forceinline__ void load_mrope_factors(const RotaryParams& p,
-                                                   const TokenPositions<3>& position, int half,
-                                                   int chunk, float (&cos_v)[kPairs],
-                                                   float (&sin_v)[kPairs]) {
-  if (!position.all_ok(p)) {
-    fill_nan(cos_v, sin_v);
-    return;
-  }
-  const int first = chunk * kPairs;
-  const int first_mod_3 = first % 3;
-  const int last = first + kPairs - 1;
-  const int first_stream = mrope_stream(p, first, first_mod_3);
-  if (!p.mrope_interleaved && first_stream == mrope_stream(p, last, last % 3)) {
-    load_row_factors<C, kPairs>(p, position.of_stream(first_stream), half, chunk, cos_v, sin_v);
-    return;
-  }
-  const C* cache = static_cast<const C*>(p.cache);
-  const C* rows[3];  // indexed with compile-time constants only (selects below)
+// The chunk's cos/sin factors: which cache columns, and for multimodal RoPE which stream's row
+// each frequency reads, are settled before the kernel waits for the previous one; after the wait
+// only position -> range check -> row address -> load remains (32-bit row arithmetic: the host
+// rejects caches whose rows or row stride do not fit).
+//
+// Positions are not checked on the host (that would need a sync): a token with any position
+// outside [0, max_position) reads no cache row and gets NaN in its rotary part, so the error is
+// visible instead of a plausible unrotated or wrongly rotated value. (A branch, not a select of
+// row 0: with selects ptxas issued the second half of the cos/sin loads only after the first half
+// had arrived, two cache latencies instead of one.)
+//
+// Multimodal RoPE. Contiguous sections: the host picks pairs per thread that divide both section
+// boundaries, so a chunk lies in one section and reads one row, as plain RoPE does. Interleaved
+// sections, where neighbouring frequencies belong to different streams: the chunk's slice of all
+// three rows, as vector loads issued together (fewer instructions than a scalar load per
+// frequency), then a pick per frequency.
+template <class C, int kPairs, Streams kStreams>
+struct FactorSource {
+  const C* cos_columns;  // the chunk's cos and sin columns in row 0
+  const C* sin_columns;
+  // Contiguous sections: the chunk's stream. Interleaved: 2 bits per frequency.
+  uint32_t streams = 0;
+
+  __device__ __forceinline__ FactorSource(const RotaryParams& p, int chunk)
+      : cos_columns(static_cast<const C*>(p.cache) + chunk * kPairs),
+        sin_columns(cos_columns + p.rotary_dim / 2) {
+    if constexpr (kStreams == Streams::contiguous_sections) {
+      streams = uint32_t(mrope_stream<kStreams>(p, chunk * kPairs));
+    } else if constexpr (kStreams == Streams::interleaved_sections) {
 #pragma unroll
-  for (int s = 0; s < 3; ++s) rows[s] = cache + position.value[s] * p.cache_row_stride;
-  int i_mod_3 = first_mod_3;
-#pragma unroll
-  for (int i = 0; i < kPairs; ++i) {
-    const int stream = mrope_stream(p, first + i, i_mod_3);
-    const C* row = stream == 0 ? rows[0] : stream == 1 ? rows[1] : rows[2];
-    cos_v[i] = to_float(row[first + i]);
-    const float s = to_float(row[half + first + i]);
-    sin_v[i] = p.inverse ? -s : s;
-    i_mod_3 = i_mod_3 == 2 ? 0 : i_mod_3 + 1;
+      for (int i = 0; i < kPairs; ++i)
+        streams |= uint32_t(mrope_stream<kStreams>(p, chunk * kPairs + i)) << (2 * i);
+    }
   }
-}
+
+  __device__ __forceinline__ void load_row(const RotaryParams& p, int64_t position,
+                                           float (&cos_v)[kPairs], float (&sin_v)[kPairs]) const {
+    const uint64_t offset = uint64_t(uint32_t(position)) * p.cache_row_stride;
+    const Vec<C, kPairs> c = *reinterpret_cast<const Vec<C, kPairs>*>(cos_columns + offset);
+    const Vec<C, kPairs> s = *reinterpret_cast<const Vec<C, kPairs>*>(sin_columns + offset);
+#pragma unroll
+    for (int i = 0; i < kPairs; ++i) {
+      cos_v[i] = to_float(c.v[i]);
+      sin_v[i] = p.inverse ? -to_float(s.v[i]) : to_float(s.v[i]);
+    }
+  }
+
+  __device__ __forceinline__ void load(const RotaryParams& p,
+                                       const TokenPositions<stream_count(kStreams)>& position,
+                                       float (&cos_v)[kPairs], float (&sin_v)[kPairs]) const {
+    if (!position.all_ok(p)) {
+      const float nan = __int_as_float(0x7fc00000);
+#pragma unroll
+      for (int i = 0; i < kPairs; ++i) cos_v[i] = sin_v[i] = nan;
+      return;
+    }
+    if constexpr (kStreams == Streams::one) {
+      load_row(p, position.value[0], cos_v, sin_v);
+    } else if constexpr (kStreams == Streams::contiguous_sections) {
+      load_row(p, position.of_stream(int(streams)), cos_v, sin_v);
+    } else {
+      float cos_h[kPairs], sin_h[kPairs], cos_w[kPairs], sin_w[kPairs];
+      load_row(p, position.value[0], cos_v, sin_v);
+      load_row(p, position.value[1], cos_h, sin_h);
+      load_row(p, position.value[2], cos_w, sin_w);
+#pragma unroll
+      for (int i = 0; i < kPairs; ++i) {
+        const uint32_t stream = (streams >> (2 * i)) & 3u;
+        cos_v[i] = stream == 0 ? cos_v[i] : stream == 1 ? cos_h[i] : cos_w[i];
+        sin_v[i] = stream == 0 ? sin_v[i] : stream == 1 ? sin_h[i] : sin_w[i];
+      }
+    }
+  }
+};
 
 // Where one token's heads start in one of query / key.
 template <class X>
@@ -287,28 +306,16 @@ struct HeadBatch {
   }
 };
 
-// kMrope: multimodal RoPE (a separate instantiation, so plain RoPE carries none of its code).
-// Thread (chunk, group, token) comes straight from the 3-D block and grid (LaunchShape). The
-// position is loaded first: position -> cache row -> rotate -> store is the critical chain, and
-// the x loads and the address arithmetic overlap it.
-template <class X, class C, bool kNeox, int kPairs, bool kMrope>
-__device__ __forceinline__ void load_token_factors(const RotaryParams& p,
-                                                   const TokenPositions<kMrope ? 3 : 1>& position,
-                                                   int half, int chunk, float (&cos_v)[kPairs],
-                                                   float (&sin_v)[kPairs]) {
-  if constexpr (kMrope)
-    load_mrope_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
-  else
-    load_factors<C, kPairs>(p, position, half, chunk, cos_v, sin_v);
-}
-
 // One head per thread: only that head's two pointers live across the position -> cache-row
-// chain, not the four base pointers and strides a thread walking heads needs. Fewer registers
-// (64 -> see the resource report) mean more resident threads and more bytes in flight.
-template <class X, class C, bool kNeox, int kPairs, bool kMrope>
+// chain, not the four base pointers and strides a thread walking heads needs (fewer registers:
+// more resident threads and more bytes in flight). Addresses first, then the wait for the
+// previous kernel, then the loads: the position -> cache row -> rotate -> store chain starts
+// right at the wait.
+template <class X, class C, bool kNeox, int kPairs, Streams kStreams>
 __device__ __forceinline__ void rotate_one_head(const RotaryParams& p, const TokenIndex& where,
                                                 int head, int chunk) {
-  const TokenPositions<kMrope ? 3 : 1> position(p, where);
+  const PositionSource<stream_count(kStreams)> positions(p, where);
+  const FactorSource<C, kPairs, kStreams> factors(p, chunk);
   const bool is_key = head >= p.num_heads;
   const int h = is_key ? head - p.num_heads : head;
   // Fields selected by value (a reference picked at run time would copy both into local memory).
@@ -322,56 +329,65 @@ __device__ __forceinline__ void rotate_one_head(const RotaryParams& p, const Tok
              : where.offset(p.query.out_batch_stride, p.query.out_seq_stride) +
                    h * p.query.out_head_stride;
   const X* in = static_cast<const X*>(is_key ? p.key.in : p.query.in) + in_offset;
+  X* out = static_cast<X*>(is_key ? p.key.out : p.query.out) + out_offset;
   const int half = p.rotary_dim / 2;
+
+  wait_for_previous_kernel();
+  const TokenPositions<stream_count(kStreams)> position = positions.load(p);
   Chunk<X, kNeox, kPairs> data;
   data.load(in, half, chunk);
   float cos_v[kPairs], sin_v[kPairs];
-  load_token_factors<X, C, kNeox, kPairs, kMrope>(p, position, half, chunk, cos_v, sin_v);
-  X* out = static_cast<X*>(is_key ? p.key.out : p.query.out) + out_offset;
+  factors.load(p, position, cos_v, sin_v);
   data.rotate(cos_v, sin_v);
   data.store(out, half, chunk);
   if (p.copy_tail)
     for (int e = p.rotary_dim + chunk; e < p.head_size; e += p.chunks_per_head) out[e] = in[e];
 }
 
-// kMrope: multimodal RoPE (a separate instantiation, so plain RoPE carries none of its code).
-// Thread (chunk, group, token) comes straight from the 3-D block and grid (LaunchShape). The
-// position is loaded first: position -> cache row -> rotate -> store is the critical chain, and
-// the x loads and the address arithmetic overlap it.
-template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, bool kMrope>
+// Several heads per thread, kHeadsInFlight of them loaded at a time, all rotated with the cos/sin
+// the thread loads once. Addresses first, then the wait, as in rotate_one_head.
+template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams>
+__device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const TokenIndex& where,
+                                                  int group, int chunk) {
+  const PositionSource<stream_count(kStreams)> positions(p, where);
+  const FactorSource<C, kPairs, kStreams> factors(p, chunk);
+  const int half = p.rotary_dim / 2;
+  const int total_heads = p.num_heads + p.num_kv_heads;
+  const int step = p.head_groups;
+  const TokenHeads<X> query(p.query, where);
+  const TokenHeads<X> key(p.key, where);
+
+  wait_for_previous_kernel();
+  const TokenPositions<stream_count(kStreams)> position = positions.load(p);
+  HeadBatch<X, kNeox, kPairs, kHeadsInFlight> batch;
+  batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
+  float cos_v[kPairs], sin_v[kPairs];
+  factors.load(p, position, cos_v, sin_v);
+  for (int first_head = group;;) {
+    batch.rotate_and_store(p, query, key, first_head, step, half, chunk, p.chunks_per_head, cos_v,
+                           sin_v);
+    first_head += kHeadsInFlight * step;
+    if (first_head >= total_heads) break;
+    batch.load(query, key, p.num_heads, total_heads, first_head, step, half, chunk);
+  }
+}
+
+// kStreams: plain or multimodal RoPE (separate instantiations). Thread (chunk, group, token)
+// comes straight from the 3-D block and grid (LaunchShape). Programmatic dependent launch: the
+// next kernel may be scheduled at once; this one waits for the previous kernel's results only
+// once its addresses are computed (threads outside the problem exit without touching memory).
+template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
   const uint32_t token = blockIdx.x * blockDim.z + threadIdx.z;
   const int group = int(blockIdx.y * blockDim.y + threadIdx.y);
   const int chunk = int(blockIdx.z * blockDim.x + threadIdx.x);
   allow_next_kernel_to_launch();
-  wait_for_previous_kernel();
   if (token >= p.num_tokens || group >= p.head_groups || chunk >= p.chunks_per_head) return;
   const TokenIndex where(p, token);
-  if constexpr (kHeadsInFlight == 1) {
-    // One head per thread (head_groups == heads).
-    rotate_one_head<X, C, kNeox, kPairs, kMrope>(p, where, group, chunk);
-  } else {
-    const TokenPositions<kMrope ? 3 : 1> position(p, where);
-    const int half = p.rotary_dim / 2;
-    const int total_heads = p.num_heads + p.num_kv_heads;
-    const int step = p.head_groups;
-
-    const TokenHeads<X> query(p.query, where);
-    const TokenHeads<X> key(p.key, where);
-    HeadBatch<X, kNeox, kPairs, kHeadsInFlight> batch;
-    batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
-
-    float cos_v[kPairs], sin_v[kPairs];
-    load_token_factors<X, C, kNeox, kPairs, kMrope>(p, position, half, chunk, cos_v, sin_v);
-
-    for (int first_head = group;;) {
-      batch.rotate_and_store(p, query, key, first_head, step, half, chunk, p.chunks_per_head,
-                             cos_v, sin_v);
-      first_head += kHeadsInFlight * step;
-      if (first_head >= total_heads) break;
-      batch.load(query, key, p.num_heads, total_heads, first_head, step, half, chunk);
-    }
-  }
+  if constexpr (kHeadsInFlight == 1)
+    rotate_one_head<X, C, kNeox, kPairs, kStreams>(p, where, group, chunk);  // groups == heads
+  else
+    rotate_head_group<X, C, kNeox, kPairs, kHeadsInFlight, kStreams>(p, where, group, chunk);
 }
 
 }  // namespace kernel

@@ -38,21 +38,28 @@ cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
 }
 
 // One head per thread: the lean variant for small launches, where the kernel's latency is the
-// cost, and for most large ones. More: four heads' loads in flight per thread (in batches of four
-// when a thread has more), for narrow rotary parts. (Eight in flight needed more registers than
-// 512-thread blocks allow and spilled: 60% slower on the H100.)
-template <class X, class C, bool kNeox, int kPairs, bool kMrope>
+// cost, and for most large ones. Two heads' loads in flight per thread, or four (in batches when a
+// thread has more heads), share one cos/sin load among heads. (Eight in flight needed more
+// registers than 512-thread blocks allow and spilled: 60% slower on the H100.)
+template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams>
 cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   if (shape.heads_per_thread == 1)
-    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 1, kMrope>, params, shape, stream);
-  return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 4, kMrope>, params, shape, stream);
+    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 1, kStreams>, params, shape, stream);
+  if (shape.heads_per_thread == 2)
+    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 2, kStreams>, params, shape, stream);
+  return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 4, kStreams>, params, shape, stream);
 }
 
 // Multimodal RoPE rotates NeoX pairs only (validated on the host): no GPT-J instantiation.
 template <class X, class C, bool kNeox, int kPairs>
 cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
-  if (!params.mrope) return launch_heads<X, C, kNeox, kPairs, false>(params, shape, stream);
-  if constexpr (kNeox) return launch_heads<X, C, kNeox, kPairs, true>(params, shape, stream);
+  using kernel::Streams;
+  if (!params.mrope) return launch_heads<X, C, kNeox, kPairs, Streams::one>(params, shape, stream);
+  if constexpr (kNeox) {
+    if (params.mrope_interleaved)
+      return launch_heads<X, C, kNeox, kPairs, Streams::interleaved_sections>(params, shape, stream);
+    return launch_heads<X, C, kNeox, kPairs, Streams::contiguous_sections>(params, shape, stream);
+  }
   return cudaErrorInvalidValue;
 }
 
@@ -92,5 +99,15 @@ cudaError_t launch_rotary_typed(const RotaryParams& params, const LaunchShape& s
     default: return cudaErrorInvalidValue;
   }
 }
+
+// Instantiated once each, in rotary_f32.cu, rotary_f16.cu and rotary_bf16.cu: every other
+// includer (cuda_backend.cu) links to those instead of compiling the kernels again.
+extern template cudaError_t launch_rotary_typed<float>(const RotaryParams&, const LaunchShape&,
+                                                       DType, bool, int, cudaStream_t);
+extern template cudaError_t launch_rotary_typed<__half>(const RotaryParams&, const LaunchShape&,
+                                                        DType, bool, int, cudaStream_t);
+extern template cudaError_t launch_rotary_typed<__nv_bfloat16>(const RotaryParams&,
+                                                               const LaunchShape&, DType, bool,
+                                                               int, cudaStream_t);
 
 }  // namespace ropekit::cuda

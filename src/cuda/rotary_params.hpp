@@ -44,8 +44,9 @@ struct RotaryParams {
   int mrope_bounds[2] = {0, 0};
   int64_t positions_stream_stride = 0;
   const void* cache = nullptr;
-  int64_t cache_row_stride = 0;
-  int64_t max_position = 0;
+  // Both below 2^31 (launch_shape_error), so the kernel's row arithmetic is 32-bit.
+  uint32_t cache_row_stride = 0;
+  uint32_t max_position = 0;
   bool inverse = false;
   bool copy_tail = false;  // out of place with rotary_dim < head_size: copy the pass-through part
 };

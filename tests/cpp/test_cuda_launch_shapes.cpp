@@ -7,9 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <set>
+#include <string>
 #include <tuple>
 
 #include "core/problem.hpp"
@@ -115,6 +118,23 @@ TEST(CudaLaunchShape, PacksTokensToFillWarps) {
   const Problem single = make_problem(one, fresh_seed());
   const detail::Problem q = detail::make_problem(single.args(Backend::cpu));
   EXPECT_EQ(cuda::make_launch_shape(q, 8, 1, 128).block[2], 1u);
+}
+
+// The kernel's cache-row arithmetic is 32-bit: a cache beyond it is refused with a message that
+// names the cache, never indexed with a wrapped offset.
+TEST(CudaLaunchShape, RejectsCachesBeyondThirtyTwoBitRows) {
+  Case c;
+  const Problem problem = make_problem(c, fresh_seed());
+  detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
+  const int pairs = cuda::choose_pairs_per_thread(p);
+  const cuda::LaunchShape s = cuda::choose_launch_shape(p, pairs, 132);
+  EXPECT_EQ(cuda::launch_shape_error(p, s), "");
+  detail::Problem wide_rows = p;
+  wide_rows.cache_row_stride = int64_t(INT32_MAX) + 1;
+  EXPECT_NE(cuda::launch_shape_error(wide_rows, s).find("cos_sin_cache"), std::string::npos);
+  detail::Problem many_rows = p;
+  many_rows.max_position = int64_t(INT32_MAX) + 1;
+  EXPECT_NE(cuda::launch_shape_error(many_rows, s).find("cos_sin_cache"), std::string::npos);
 }
 
 class DeviceMirror : public DeviceCopies {

@@ -1,16 +1,27 @@
 // Multimodal RoPE on the CUDA backend: the host MRoPE problems (mrope_harness.hpp) copied to the
-// device, rotated there, copied back and checked against the float64 oracle; out-of-range
-// positions in any stream give NaN (the GPU cannot reject them without a host sync).
+// device, rotated there (with the heuristic's launch shape and with every other one), copied back
+// and checked against the float64 oracle; out-of-range positions in any stream give NaN (the GPU
+// cannot reject them without a host sync). Host side (runs in CI): the pairs per thread chosen for
+// contiguous sections never let a chunk straddle a section boundary.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/problem.hpp"
+#include "cuda/launch_config.hpp"
 #include "cuda_test_support.hpp"
 #include "mrope_harness.hpp"
+
+namespace ropekit::cuda {
+// Defined in libropekit (src/cuda/cuda_backend.cu).
+cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
+                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
+}  // namespace ropekit::cuda
 
 namespace ropekit::testing {
 namespace {
@@ -57,6 +68,72 @@ TEST(CudaMrope, SectionsDtypesAndForms) {
                      to_string(x));
         run_on_gpu_and_check(c, entropy());
       }
+}
+
+// The kernel reads one cache row per chunk with contiguous sections: each chunk of pairs must lie in
+// one section. Interleaved sections read every stream's row, in chunks of at most 4 pairs.
+TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
+  const struct { std::array<int64_t, 3> section; bool interleaved; int pairs; } expected[] = {
+      {{16, 24, 24}, false, 8}, {{24, 20, 20}, false, 4}, {{11, 11, 10}, false, 1},
+      {{2, 28, 2}, false, 2},   {{0, 0, 32}, false, 8},   {{24, 20, 20}, true, 4},
+      {{11, 11, 10}, true, 4}};
+  std::mt19937_64 rng(std::random_device{}());
+  for (const auto& e : expected) {
+    MropeCase c;
+    c.head_size = 2 * std::accumulate(e.section.begin(), e.section.end(), int64_t(0));
+    c.rotary_dim = c.head_size;
+    c.section = e.section;
+    c.interleaved = e.interleaved;
+    c.x_dtype = DType::bfloat16;
+    MropeRun r = make_run(c, rng);
+    const detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
+    const int pairs = cuda::choose_pairs_per_thread(p);
+    EXPECT_EQ(pairs, e.pairs) << e.section[0] << "/" << e.section[1] << "/" << e.section[2]
+                              << (e.interleaved ? " interleaved" : " contiguous");
+    if (e.interleaved) continue;
+    for (int64_t first = 0; first < c.rotary_dim / 2; first += pairs) {
+      const int stream = oracle_stream(first, c.section, false);
+      for (int64_t i = first; i < first + pairs; ++i)
+        ASSERT_EQ(oracle_stream(i, c.section, false), stream) << "frequency " << i;
+    }
+  }
+}
+
+// Every kernel variant (one head per thread; two and four heads in flight, with partial batches)
+// and block size, for both section forms, against the oracle.
+TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const uint64_t seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+  std::mt19937_64 rng(seed);
+  const std::array<int64_t, 3> sections[] = {{16, 24, 24}, {24, 20, 20}, {2, 28, 2}, {11, 11, 10}};
+  for (int i = 0; i < 48; ++i) {
+    MropeCase c;
+    c.section = sections[rng() % 4];
+    c.head_size = c.rotary_dim = 2 * (c.section[0] + c.section[1] + c.section[2]);
+    c.interleaved = rng() % 2 == 0;
+    c.tokens = int64_t(rng() % 40) + 1;
+    c.num_heads = int64_t(rng() % 6) + 1;
+    c.num_kv_heads = rng() % 3 == 0 ? 0 : 1;
+    c.x_dtype = rng() % 2 ? DType::bfloat16 : DType::float32;
+    c.inverse = rng() % 2 == 0;
+    MropeRun r = make_run(c, rng);
+    DeviceCopies device(tensors_of(r), /*misalign=*/false);
+    const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
+    const int pairs = cuda::choose_pairs_per_thread(p);
+    const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
+    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block);
+    s.programmatic = rng() % 2 == 0;
+    SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " sections " +
+                 std::to_string(c.section[0]) + "/" + std::to_string(c.section[1]) + "/" +
+                 std::to_string(c.section[2]) + (c.interleaved ? " interleaved" : " contiguous") +
+                 " heads/thread " + std::to_string(heads) + " block " + std::to_string(block));
+    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
+                                  pairs, nullptr),
+              cudaSuccess);
+    check_cuda(cudaDeviceSynchronize(), "kernel");
+    device.download();
+    check_run(c, r);
+  }
 }
 
 TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
