@@ -4,10 +4,14 @@
 #   GPU benchmark (incl. MRoPE vs plain) -> PyTorch benchmark through the C API ->
 #   Python package built there (pip, no network) -> Python tests on CUDA -> host overhead and
 #   torch.ops benchmarks, then a short table last. Logs go to $OUT (or ./device-out).
-# Usage: bench/device.sh [all|cpp|kernel|python]   (cpp: up to the PyTorch benchmark; python: the
-# rest; two calls keep each under the device tool's 10-minute limit; kernel: cpp without the
-# PyTorch benchmark, for iterating on the kernel)
+# Usage: bench/device.sh [all|cpp|kernel|bench|python]   (cpp: up to the PyTorch benchmark;
+# python: the rest; two calls keep each under the device tool's 10-minute limit; kernel: cpp
+# without the PyTorch benchmark, for iterating on the kernel; bench: a carried tree's GPU tests
+# and the GPU benchmark only)
 # Dependencies missing there come from ROPEKIT_DEPS_DIR (default ./.deps, see bench/prepare_deps.sh).
+# A build tree made elsewhere and carried along (bench/prebuild.sh) is used as it is when its
+# programs' libraries resolve there; otherwise the tree is built there. ROPEKIT_NCU=1 adds an
+# Nsight Compute pass over gpu_bench --profile (ncu.log).
 # Steps keep going after a failure; the exit status is non-zero if any step failed.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,13 +19,14 @@ out=${OUT:-$repo/device-out}
 build=${BUILD_DIR:-$repo/build-device}
 deps=${ROPEKIT_DEPS_DIR:-$repo/.deps}
 part=${1:-all}
-run_cpp=1 run_python=1 run_torch_bench=1
+run_cpp=1 run_python=1 run_torch_bench=1 run_bench_only=0
 case $part in
   all) ;;
   cpp) run_python=0 ;;
   kernel) run_python=0 run_torch_bench=0 ;;
+  bench) run_cpp=0 run_python=0 run_bench_only=1 ;;
   python) run_cpp=0 ;;
-  *) echo "usage: $0 [all|cpp|kernel|python]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|cpp|kernel|bench|python]" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 declare -a summary
@@ -41,18 +46,45 @@ step() {  # step NAME LOG COMMAND...: runs COMMAND, appends to $out/LOG, records
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
   nvcc --version | tail -1
-  git -C "$repo" rev-parse HEAD 2>/dev/null || cat "$repo/.commit" 2>/dev/null
+  # The commit a carried tree was built from (bench/prebuild.sh), else the checkout's.
+  cat "$build/COMMIT" 2>/dev/null || git -C "$repo" rev-parse HEAD 2>/dev/null
   date -u +%FT%TZ
 } > "$out/environment.txt" 2>&1
 cat "$out/environment.txt"
 
+# A carried build tree keeps the absolute paths of the checkout it was configured in (ctest files,
+# RPATHs): that path is linked to this checkout when it does not exist here.
+prebuilt=0
+if [[ -f $build/CMakeCache.txt && -x $build/bin/ropekit_gpu_bench ]]; then
+  configured_in=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+  if [[ -n $configured_in && $configured_in != "$repo" && ! -e $configured_in ]]; then
+    mkdir -p "$(dirname "$configured_in")" && ln -s "$repo" "$configured_in"
+  fi
+  # The CLI tests run through the cmake that configured the tree (its path in the ctest files).
+  configured_cmake=$(sed -n 's/^CMAKE_COMMAND:INTERNAL=//p' "$build/CMakeCache.txt")
+  if [[ -n $configured_cmake && ! -e $configured_cmake ]] && command -v cmake > /dev/null; then
+    mkdir -p "$(dirname "$configured_cmake")" && ln -s "$(command -v cmake)" "$configured_cmake"
+  fi
+  [[ -d $build/runtime ]] && export LD_LIBRARY_PATH=$build/runtime${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  if ! ldd "$build/bin/ropekit_gpu_bench" "$build/tests/cpp/test_cuda_backend" | grep -q 'not found'; then
+    prebuilt=1
+    echo "=== using the carried build tree $build (configured in $configured_in)"
+  else
+    ldd "$build/bin/ropekit_gpu_bench" | grep 'not found'
+    echo "=== the carried build tree's libraries do not resolve here: building"
+    rm -rf "$build"
+  fi
+fi
+
+if ((run_cpp)); then
 # Warnings are errors in CI (its compiler); the GPU machine's newer GCC warns about more, so they
 # stay warnings here (see build.log), and -k 0 builds every target that can be built.
-if ((run_cpp)); then
-step configure configure.log cmake -S "$repo" -B "$build" -G Ninja -DROPEKIT_CUDA=ON \
-  -DROPEKIT_WERROR="${ROPEKIT_WERROR:-OFF}" -DROPEKIT_DEPS_DIR="$deps" \
-  -DROPEKIT_BUILD_TOOLS="${ROPEKIT_BUILD_TOOLS:-ON}" &&
-  step build build.log cmake --build "$build" -j "$(nproc)" -- -k 0
+if ((!prebuilt)); then
+  step configure configure.log cmake -S "$repo" -B "$build" -G Ninja -DROPEKIT_CUDA=ON \
+    -DROPEKIT_WERROR="${ROPEKIT_WERROR:-OFF}" -DROPEKIT_DEPS_DIR="$deps" \
+    -DROPEKIT_BUILD_TOOLS="${ROPEKIT_BUILD_TOOLS:-ON}" &&
+    step build build.log cmake --build "$build" -j "$(nproc)" -- -k 0
+fi
 
 # Registers and stack (spills) of every kernel variant, for bench/gpu/NOTES.md.
 cuobjdump --dump-resource-usage "$build/src/libropekit.so" >> "$out/environment.txt" 2>&1
@@ -66,10 +98,27 @@ step memcheck-shapes memcheck.log compute-sanitizer --tool memcheck --error-exit
   "$build/tests/cpp/test_cuda_launch_shapes"
 step memcheck-mrope memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 \
   "$build/tests/cpp/test_cuda_mrope"
+# The README's main job on this hardware: the CLI's default verification and benchmark.
+step cli-verify cli.log timeout 300 "$build/bin/ropekit" verify
+step cli-bench cli.log timeout 300 "$build/bin/ropekit" bench
 step gpu-bench gpu_bench.log "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
+# Counters of single calls (decode and prefill; ropekit, naive, touch); the clocks are left alone.
+[[ ${ROPEKIT_NCU:-0} == 1 ]] &&
+  step ncu ncu.log ncu --clock-control none --kernel-name regex:'rotary|naive|touch' \
+    --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+    --section LaunchStats --section WarpStateStats --section SchedulerStats \
+    "$build/bin/ropekit_gpu_bench" --profile
 ((run_torch_bench)) &&
   step torch-bench torch_bench.log env PYTHONUNBUFFERED=1 python3 "$repo/bench/gpu/torch_bench.py" \
     --library "$build/src/libropekit.so"
+fi
+
+if ((run_bench_only)); then
+  for gpu_test in "$build"/tests/cpp/test_cuda_*; do
+    [[ -x $gpu_test && $(basename "$gpu_test") != *.* ]] || continue  # not gtest's .cmake lists
+    step "$(basename "$gpu_test")" ctest.log "$gpu_test"
+  done
+  step gpu-bench gpu_bench.log "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
 fi
 
 if ((run_python)); then
@@ -89,7 +138,7 @@ if ((run_python)); then
 fi
 
 echo
-if ((run_cpp)); then
+if ((run_cpp || run_bench_only)); then
 echo "=== GPU benchmark (ropekit vs naive vs copy of the same bytes)"
 sed -n '/^shape /,/^$/p' "$out/gpu_bench.log" 2>/dev/null
 grep -E '^(PASS|FAIL)' "$out/gpu_bench.log" 2>/dev/null
@@ -99,6 +148,7 @@ echo "=== PyTorch benchmark"
 sed -n '/^shape /,$p' "$out/torch_bench.log" 2>/dev/null | head -40
 grep -E 'tests? (passed|failed)|Skipped|CudaBackend.*(SKIPPED|FAILED)' "$out/ctest.log" 2>/dev/null | tail -5
 grep -h 'ERROR SUMMARY' "$out"/memcheck*.log 2>/dev/null
+grep -E '^(verify|PASS|FAIL)|cases' "$out/cli.log" 2>/dev/null | tail -3
 fi
 if ((run_python)); then
   echo "=== Python"

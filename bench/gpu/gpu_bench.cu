@@ -4,8 +4,8 @@
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
 // Usage: gpu_bench [--quick | --profile [--time]]   (--quick: fewer token counts, for smoke runs;
-// --profile: a few large cases with random and sequential positions, each run once outside
-// graphs, for ncu; with --time, timed instead)
+// --profile: decode and prefill cases of four shapes, ropekit, naive and touch kernels each run
+// once outside graphs, for ncu; with --time, the prefill cases timed instead)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -236,9 +236,10 @@ class Case {
 
   int calls() const { return std::max(sets_, 16) / sets_ * sets_; }
 
-  // One plain call of ropekit and of the touch kernel, for a profiler (--profile).
+  // One plain call of ropekit, the naive kernel and the touch kernel, for a profiler (--profile).
   void run_once_for_profiler() {
     rotary_embedding(args(0));
+    launch_naive(0);
     launch_touch(0);
     check(cudaStreamSynchronize(stream_), "profiled calls");
   }
@@ -249,11 +250,13 @@ class Case {
 
   // The library's kernel through its internal launch, with the heuristic's shape (heads_per_thread
   // 0) or a chosen one (the sweep table), with or without programmatic dependent launch.
+  // pairs_divisor > 1 narrows the chosen pairs per thread (still a legal choice: narrower accesses
+  // need less alignment).
   double shape_seconds(int heads_per_thread, int block_threads, bool programmatic, int sms,
-                       int* pairs_out = nullptr) {
+                       int* pairs_out = nullptr, int pairs_divisor = 1) {
     std::vector<cuda::RotaryParams> params;
     const detail::Problem first = detail::make_problem(args(0));
-    const int pairs = cuda::choose_pairs_per_thread(first);
+    const int pairs = std::max(1, cuda::choose_pairs_per_thread(first) / pairs_divisor);
     if (pairs_out) *pairs_out = pairs;
     cuda::LaunchShape shape =
         heads_per_thread == 0
@@ -286,14 +289,16 @@ class Case {
   }
 
   double naive_seconds() {
+    return graph_seconds_per_call(stream_, calls(), [&](int k) { launch_naive(k % sets_); });
+  }
+
+  void launch_naive(int set) {
     const int pairs = (shape_.num_heads + shape_.num_kv_heads) * shape_.rotary_dim / 2;
     const int threads = std::min(1024, (pairs + 31) / 32 * 32);
-    return graph_seconds_per_call(stream_, calls(), [&](int k) {
-      const Set& s = sets[k % sets_];
-      naive_rope<<<unsigned(tokens_), threads, 0, stream_>>>(
-          s.query, s.key, cache_, s.positions, shape_.num_heads, shape_.num_kv_heads,
-          shape_.head_size, shape_.rotary_dim, shape_.is_neox);
-    });
+    const Set& s = sets[set];
+    naive_rope<<<unsigned(tokens_), threads, 0, stream_>>>(
+        s.query, s.key, cache_, s.positions, shape_.num_heads, shape_.num_kv_heads,
+        shape_.head_size, shape_.rotary_dim, shape_.is_neox);
   }
 
   double copy_seconds() {
@@ -327,9 +332,13 @@ class Case {
   char* copy_dst_ = nullptr;
 };
 
-const char* limit_of(double seconds, double fraction_of_copy) {
+// What bounds a case, from its time, its fraction of the copy and the touch kernel's (the access
+// pattern's own ceiling: the rotary sectors read and written with no positions or cache rows).
+const char* limit_of(double seconds, double fraction_of_copy, double touch_fraction_of_copy) {
   if (seconds < 2.5e-6) return "launch + dependent-load latency (position -> cache row -> x)";
   if (fraction_of_copy >= 0.85) return "DRAM bandwidth";
+  if (touch_fraction_of_copy < 0.85 && fraction_of_copy >= 0.9 * touch_fraction_of_copy)
+    return "access pattern (rotary bytes spread over wider heads: see touch)";
   return "too little work in flight to saturate DRAM (partial waves)";
 }
 
@@ -371,23 +380,27 @@ int main(int argc, char** argv) {
               empty * 1e6, empty_programmatic * 1e6);
 
   if (profile) {
-    // Under a profiler (ncu): T = 16384 of three shapes with random, then sequential positions,
-    // each run once; with --time, timed instead (graph replays), to compare the two patterns.
-    for (const Shape& shape : {kShapes[0], kShapes[1], kShapes[4]}) {
+    // Under a profiler (ncu): decode (T = 1, 16) and prefill (T = 16384) of four shapes, each
+    // contender run once; prefill also with sequential positions. With --time, the prefill cases
+    // are timed instead (graph replays), to compare the two position patterns.
+    for (const Shape& shape : {kShapes[0], kShapes[1], kShapes[2], kShapes[4]}) {
       float* cache = nullptr;
       check(cudaMalloc(&cache, kMaxPosition * shape.rotary_dim * 4), "malloc cache");
       fill_f32<<<1024, 256>>>(cache, kMaxPosition * shape.rotary_dim, 7);
-      for (bool sequential : {false, true}) {
-        Case c(device, shape, 16384, cache, stream, {}, sequential);
-        if (!profile_timed) {
-          c.run_once_for_profiler();
-          continue;
+      for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(16384)})
+        for (bool sequential : {false, true}) {
+          if (sequential && tokens < 16384) continue;
+          Case c(device, shape, tokens, cache, stream, {}, sequential);
+          if (!profile_timed) {
+            c.run_once_for_profiler();
+            continue;
+          }
+          if (tokens < 16384) continue;
+          const double rope = c.ropekit_seconds(), copy = c.copy_seconds();
+          std::printf("%-22s T=16384 %-10s positions: ropekit %.2f us, copy %.2f us (%.1f%%)\n",
+                      shape.name, sequential ? "sequential" : "random", rope * 1e6, copy * 1e6,
+                      100 * copy / rope);
         }
-        const double rope = c.ropekit_seconds(), copy = c.copy_seconds();
-        std::printf("%-22s T=16384 %-10s positions: ropekit %.2f us, copy %.2f us (%.1f%%)\n",
-                    shape.name, sequential ? "sequential" : "random", rope * 1e6, copy * 1e6,
-                    100 * copy / rope);
-      }
       cudaFree(cache);
     }
     return 0;
@@ -423,7 +436,7 @@ int main(int argc, char** argv) {
       std::printf("%-22s %6lld %10.2f %10.2f %10.2f %10.2f %10.2f %7.1f%% %7.1f%% %9.0f  %s%s%s\n",
                   shape.name, (long long)tokens, rope * 1e6, no_pdl * 1e6, naive * 1e6,
                   touch * 1e6, copy * 1e6, 100 * fraction, 100 * copy / touch,
-                  c.bytes / rope * 1e-9, limit_of(rope, fraction), ok ? "" : "  [MISSES TARGET]",
+                  c.bytes / rope * 1e-9, limit_of(rope, fraction, copy / touch), ok ? "" : "  [MISSES TARGET]",
                   ok_no_pdl ? "" : "  [no_pdl misses]");
       std::fflush(stdout);
     }
@@ -471,25 +484,34 @@ int main(int argc, char** argv) {
   for (int h : heads_options)
     for (int b : block_options) std::printf(" %5s", (std::to_string(h) + "/" + std::to_string(b)).c_str());
   std::printf("\n");
-  for (const Shape& shape : kShapes) {
+  // The issue's shapes, then the MRoPE shapes (their rows say which sections).
+  std::vector<MropeShape> sweep_shapes;
+  for (const Shape& shape : kShapes) sweep_shapes.push_back({shape, {}});
+  for (const MropeShape& m : mrope_shapes) sweep_shapes.push_back(m);
+  for (const MropeShape& m : sweep_shapes) {
+    const Shape& shape = m.shape;
     const int64_t cache_elems = kMaxPosition * shape.rotary_dim;
     float* cache = nullptr;
     check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
     fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
     for (int64_t tokens : {int64_t(16), int64_t(256), int64_t(1024), int64_t(4096), int64_t(16384)}) {
-      Case c(device, shape, tokens, cache, stream);
-      int pairs = 0;
-      std::printf("%-22s %6lld", shape.name, (long long)tokens);
-      std::string row;
-      for (int h : heads_options)
-        for (int b : block_options) {
-          const double t = c.shape_seconds(h, b, true, device.sms, &pairs);
-          char cell[16];
-          std::snprintf(cell, sizeof cell, " %5.1f", t * 1e6);
-          row += cell;
-        }
-      std::printf(" %5d%s\n", pairs, row.c_str());
-      std::fflush(stdout);
+      Case c(device, shape, tokens, cache, stream, m.mrope);
+      const std::string name =
+          std::string(shape.name) + (!m.mrope.enabled ? "" : m.mrope.interleaved ? " mrope-i" : " mrope-c");
+      // The chosen pairs per thread, then half as many (a row of its own).
+      for (int divisor : {1, 2}) {
+        int pairs = 0;
+        std::string row;
+        for (int h : heads_options)
+          for (int b : block_options) {
+            const double t = c.shape_seconds(h, b, true, device.sms, &pairs, divisor);
+            char cell[16];
+            std::snprintf(cell, sizeof cell, " %5.1f", t * 1e6);
+            row += cell;
+          }
+        std::printf("%-22s %6lld %5d%s\n", name.c_str(), (long long)tokens, pairs, row.c_str());
+        std::fflush(stdout);
+      }
     }
     cudaFree(cache);
   }
