@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "cuda/launch_rotary.hpp"
 #include "cuda/rotary_kernel.cuh"
 #include "ropekit/tensor.hpp"
 
@@ -12,10 +13,6 @@ namespace ropekit::cuda {
 template <class X>
 cudaError_t launch_rotary_typed(const RotaryParams& params, const LaunchShape& shape,
                                 DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
-
-// Runtime-to-compile-time dispatch; instantiated in the per-dtype .cu files.
-cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
-                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
 
 namespace detail_launch {
 

@@ -132,6 +132,11 @@ std::string Case::describe() const {
   return out.str();
 }
 
+uint64_t fresh_seed() {
+  std::random_device entropy;
+  return (uint64_t(entropy()) << 32) | entropy();
+}
+
 Case random_case(std::mt19937_64& rng) {
   auto pick = [&](auto... values) {
     const std::vector<std::common_type_t<decltype(values)...>> options{values...};

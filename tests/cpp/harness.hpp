@@ -57,6 +57,9 @@ struct Case {
 // Draws a random case covering the whole argument surface.
 Case random_case(std::mt19937_64& rng);
 
+// A 64-bit seed from std::random_device: every run draws new data (tests print it on failure).
+uint64_t fresh_seed();
+
 // All tensors of one problem, filled with fresh random data (outputs poisoned with NaN).
 struct Problem {
   Case c;

@@ -28,11 +28,6 @@ std::vector<Isa> supported_isas() {
   return isas;
 }
 
-uint64_t fresh_seed() {
-  std::random_device entropy;
-  return (uint64_t(entropy()) << 32) | entropy();
-}
-
 // Runs the cpu kernels of `isa` on at most `threads` threads, as run_cpu would; with
 // `force_threads`, on exactly that many, however small the problem.
 void run_cpu_on(const Problem& problem, Isa isa, int threads, bool force_threads = false) {

@@ -44,11 +44,6 @@ std::string run_on_gpu(const Case& c, uint64_t seed, bool misalign) {
   return check_result(problem);
 }
 
-uint64_t fresh_seed() {
-  std::random_device entropy;
-  return (uint64_t(entropy()) << 32) | entropy();
-}
-
 TEST(CudaBackend, RandomSweep) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const uint64_t base_seed = fresh_seed();

@@ -17,22 +17,12 @@
 
 #include "core/problem.hpp"
 #include "cuda/launch_config.hpp"
+#include "cuda/launch_rotary.hpp"
 #include "cuda_test_support.hpp"
 #include "harness.hpp"
 
-namespace ropekit::cuda {
-// Defined in libropekit (src/cuda/cuda_backend.cu).
-cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
-                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
-}  // namespace ropekit::cuda
-
 namespace ropekit::testing {
 namespace {
-
-uint64_t fresh_seed() {
-  std::random_device entropy;
-  return (uint64_t(entropy()) << 32) | entropy();
-}
 
 // Walks the grid as the kernel does and checks that the threads that pass its bounds check are
 // exactly the work items, each once.

@@ -14,14 +14,9 @@
 
 #include "core/problem.hpp"
 #include "cuda/launch_config.hpp"
+#include "cuda/launch_rotary.hpp"
 #include "cuda_test_support.hpp"
 #include "mrope_harness.hpp"
-
-namespace ropekit::cuda {
-// Defined in libropekit (src/cuda/cuda_backend.cu).
-cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
-                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
-}  // namespace ropekit::cuda
 
 namespace ropekit::testing {
 namespace {
@@ -103,7 +98,7 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
 // and block size, for both section forms, against the oracle.
 TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
   SKIP_WITHOUT_CUDA_DEVICE();
-  const uint64_t seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
+  const uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
   const std::array<int64_t, 3> sections[] = {{16, 24, 24}, {24, 20, 20}, {2, 28, 2}, {11, 11, 10}};
   for (int i = 0; i < 48; ++i) {
