@@ -20,14 +20,9 @@
 
 #include "core/problem.hpp"
 #include "cuda/launch_config.hpp"
+#include "cuda/launch_rotary.hpp"
 #include "naive_rope.cuh"
 #include "ropekit/ropekit.hpp"
-
-namespace ropekit::cuda {
-// Defined in libropekit (src/cuda/cuda_backend.cu).
-cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
-                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
-}  // namespace ropekit::cuda
 
 namespace ropekit::bench {
 namespace {
@@ -387,7 +382,9 @@ int main(int argc, char** argv) {
       float* cache = nullptr;
       check(cudaMalloc(&cache, kMaxPosition * shape.rotary_dim * 4), "malloc cache");
       fill_f32<<<1024, 256>>>(cache, kMaxPosition * shape.rotary_dim, 7);
-      for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(16384)})
+      const std::vector<int64_t> token_counts =
+          profile_timed ? std::vector<int64_t>{16384} : std::vector<int64_t>{1, 16, 16384};
+      for (int64_t tokens : token_counts)
         for (bool sequential : {false, true}) {
           if (sequential && tokens < 16384) continue;
           Case c(device, shape, tokens, cache, stream, {}, sequential);
@@ -395,7 +392,6 @@ int main(int argc, char** argv) {
             c.run_once_for_profiler();
             continue;
           }
-          if (tokens < 16384) continue;
           const double rope = c.ropekit_seconds(), copy = c.copy_seconds();
           std::printf("%-22s T=16384 %-10s positions: ropekit %.2f us, copy %.2f us (%.1f%%)\n",
                       shape.name, sequential ? "sequential" : "random", rope * 1e6, copy * 1e6,
