@@ -25,11 +25,7 @@ int choose_pairs_per_thread(const detail::Problem& p) {
   const int64_t x_bytes = element_size(p.x_dtype);
   const int64_t cache_bytes = element_size(p.cache_dtype);
   const int64_t half = p.rotary_dim / 2;
-  // Interleaved multimodal sections read a chunk's slice of three cache rows: with 8 fp32 pairs
-  // that is 12 loads of 16 bytes, which ptxas issues in two dependent rounds; with 4, one round
-  // (H200 sweep, docs/BENCHMARKS.md: Qwen3-VL at T = 16 in 1.0 us instead of 1.3).
-  const int widest = p.mrope && p.mrope_interleaved ? 4 : 8;
-  for (int pairs = widest; pairs > 1; pairs /= 2) {
+  for (int pairs = 8; pairs > 1; pairs /= 2) {
     if (half % pairs != 0) continue;
     // Contiguous multimodal sections: every chunk inside one section, so it reads one cache row
     // (the kernel has no path for a chunk that straddles a section boundary).
@@ -123,14 +119,9 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   if (chunks_per_head < 4 && one_head_threads > 2 * slots)
     return make_launch_shape(p, pairs_per_thread, 2, 256);
   // Multimodal RoPE, from the H200 sweep. Contiguous sections (one row per chunk): one head per
-  // thread in blocks of 64 at every size. Interleaved sections (three rows per chunk): the same up
-  // to four slots' worth of threads, then sixteen heads per thread (batches of four in flight)
-  // share each chunk's three-row gather.
-  if (p.mrope) {
-    if (p.mrope_interleaved && one_head_threads > 4 * slots)
-      return make_launch_shape(p, pairs_per_thread, 16, 128);
-    return make_launch_shape(p, pairs_per_thread, 1, 64);
-  }
+  // thread in blocks of 64 at every size. Interleaved sections (a shared-memory gather per token
+  // and block): as plain RoPE.
+  if (p.mrope && !p.mrope_interleaved) return make_launch_shape(p, pairs_per_thread, 1, 64);
   return make_launch_shape(p, pairs_per_thread, 1, 128);
 }
 

@@ -21,10 +21,11 @@ namespace detail_launch {
 // in the runtime is not mistaken for ours).
 template <class... Params>
 cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
-                          const LaunchShape& shape, cudaStream_t stream) {
+                          const LaunchShape& shape, unsigned shared_bytes, cudaStream_t stream) {
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(shape.grid[0], shape.grid[1], shape.grid[2]);
   config.blockDim = dim3(shape.block[0], shape.block[1], shape.block[2]);
+  config.dynamicSmemBytes = shared_bytes;  // at most 32 KB (512 threads x 8 pairs x 8 bytes)
   config.stream = stream;
   cudaLaunchAttribute programmatic = {};
   programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -40,11 +41,15 @@ cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
 // registers than 512-thread blocks allow and spilled: 60% slower on the H100.)
 template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams>
 cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
+  const unsigned shared = kernel::shared_bytes(kStreams, kPairs, shape.block);
   if (shape.heads_per_thread == 1)
-    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 1, kStreams>, params, shape, stream);
+    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 1, kStreams>, params, shape, shared,
+                         stream);
   if (shape.heads_per_thread == 2)
-    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 2, kStreams>, params, shape, stream);
-  return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 4, kStreams>, params, shape, stream);
+    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 2, kStreams>, params, shape, shared,
+                         stream);
+  return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 4, kStreams>, params, shape, shared,
+                       stream);
 }
 
 // Multimodal RoPE rotates NeoX pairs only (validated on the host): no GPT-J instantiation.

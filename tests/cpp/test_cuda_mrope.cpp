@@ -66,12 +66,12 @@ TEST(CudaMrope, SectionsDtypesAndForms) {
 }
 
 // The kernel reads one cache row per chunk with contiguous sections: each chunk of pairs must lie in
-// one section. Interleaved sections read every stream's row, in chunks of at most 4 pairs.
+// one section. Interleaved sections gather a token's columns in shared memory first: any chunk.
 TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   const struct { std::array<int64_t, 3> section; bool interleaved; int pairs; } expected[] = {
       {{16, 24, 24}, false, 8}, {{24, 20, 20}, false, 4}, {{11, 11, 10}, false, 1},
-      {{2, 28, 2}, false, 2},   {{0, 0, 32}, false, 8},   {{24, 20, 20}, true, 4},
-      {{11, 11, 10}, true, 4}};
+      {{2, 28, 2}, false, 2},   {{0, 0, 32}, false, 8},   {{24, 20, 20}, true, 8},
+      {{11, 11, 10}, true, 8}};
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
     MropeCase c;
@@ -129,6 +129,45 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
     device.download();
     check_run(c, r);
   }
+}
+
+// A rotary part wider than a block's chunks (blocks of 32 threads): each block gathers only its
+// own columns (its offset along the head); with 48 chunks the head's second block has 16 chunks
+// past the end, with 64 it is full. A token's heads are split over several blocks too, each with
+// its own gather.
+TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const uint64_t seed = fresh_seed();
+  std::mt19937_64 rng(seed);
+  const std::array<int64_t, 3> sections[] = {{128, 128, 128}, {256, 128, 128}};  // 48, 64 chunks
+  for (bool interleaved : {false, true})
+    for (const auto& section : sections) {
+      const int block = 32;
+      MropeCase c;
+      c.section = section;
+      c.head_size = c.rotary_dim = 2 * (section[0] + section[1] + section[2]);
+      c.interleaved = interleaved;
+      c.tokens = 5;
+      c.num_heads = 3;
+      c.num_kv_heads = 1;
+      c.x_dtype = DType::bfloat16;
+      MropeRun r = make_run(c, rng);
+      DeviceCopies device(tensors_of(r), /*misalign=*/false);
+      const detail::Problem p =
+          detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
+      const int pairs = cuda::choose_pairs_per_thread(p);
+      ASSERT_EQ(pairs, 8);
+      const cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
+      ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
+      SCOPED_TRACE("seed " + std::to_string(seed) + (interleaved ? " interleaved" : " contiguous") +
+                   " rotary " + std::to_string(c.rotary_dim));
+      ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype,
+                                    p.is_neox, pairs, nullptr),
+                cudaSuccess);
+      check_cuda(cudaDeviceSynchronize(), "kernel");
+      device.download();
+      check_run(c, r);
+    }
 }
 
 TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
