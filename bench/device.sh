@@ -119,17 +119,18 @@ fi
 if ((run_bench_only)); then
   for gpu_test in "$build"/tests/cpp/test_cuda_*; do
     [[ -x $gpu_test && $(basename "$gpu_test") != *.* ]] || continue  # not gtest's .cmake lists
-    step "$(basename "$gpu_test")" ctest.log "$gpu_test"
+    step "$(basename "$gpu_test")" ctest.log timeout 240 "$gpu_test"  # a hang costs device time
   done
   if ((run_variants)); then
     # The same binary against each library: LD_LIBRARY_PATH comes before its RUNPATH.
-    step variant-default variants.log "$build/bin/ropekit_gpu_bench" --quick --no-sweep
+    step variant-default variants.log timeout 150 "$build/bin/ropekit_gpu_bench" --quick --no-sweep
     for dir in "$build"/variants/*/; do
       step "variant-$(basename "$dir")" variants.log env LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}" \
-        "$build/bin/ropekit_gpu_bench" --quick --no-sweep
+        timeout 150 "$build/bin/ropekit_gpu_bench" --quick --no-sweep
     done
   fi
-  step gpu-bench gpu_bench.log "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
+  step gpu-bench gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" "$build/bin/ropekit_gpu_bench" \
+    ${GPU_BENCH_ARGS:-}
 fi
 
 if ((run_python)); then

@@ -143,6 +143,12 @@ __device__ __forceinline__ void wait_for_previous_kernel() {
 #endif
 }
 
+// The block's barrier, reached from different call sites (the threads with work and the idle ones
+// at the grid's edges): barrier.sync without .aligned. __syncthreads is bar.sync, i.e.
+// barrier.sync.aligned, which requires every thread of a warp to execute the same instruction; a
+// warp split between the two sites hung on the H200.
+__device__ __forceinline__ void block_barrier() { asm volatile("barrier.sync 0;" ::: "memory"); }
+
 // A token's (batch, seq) coordinates, computed once per thread; every tensor's offset follows
 // from its own strides. When the host collapsed (batch, seq) into one token axis, no division.
 struct TokenIndex {
@@ -363,7 +369,7 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
       }
       row[e] = v;
     }
-    __syncthreads();
+    block_barrier();
   }
 
   __device__ __forceinline__ void load(const RotaryParams& p, const TokenPositions<3>& position,
@@ -383,7 +389,7 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
   // when its token exists, and the barrier.
   __device__ __forceinline__ static void take_part(const RotaryParams& p, uint32_t token) {
     if (token >= p.num_tokens) {
-      __syncthreads();
+      block_barrier();
       return;
     }
     const TokenIndex where(p, token);
