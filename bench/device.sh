@@ -4,12 +4,10 @@
 #   GPU benchmark (incl. MRoPE vs plain) -> PyTorch benchmark through the C API ->
 #   Python package built there (pip, no network) -> Python tests on CUDA -> host overhead and
 #   torch.ops benchmarks, then a short table last. Logs go to $OUT (or ./device-out).
-# Usage: bench/device.sh [all|cpp|kernel|bench|variants|python]   (cpp: up to the PyTorch
-# benchmark; python: the rest; two calls keep each under the device tool's 10-minute limit;
-# kernel: cpp without the PyTorch benchmark, for iterating on the kernel; bench: a carried tree's
-# GPU tests and the GPU benchmark only; variants: a carried tree's GPU tests, then the benchmark
-# without its sweep once with the tree's library and once with each library variant under
-# build-device/variants/ (bench/prebuild.sh with ROPEKIT_HINT_VARIANTS), then the full benchmark)
+# Usage: bench/device.sh [all|cpp|kernel|bench|python]   (cpp: up to the PyTorch benchmark;
+# python: the rest; two calls keep each under the device tool's 10-minute limit; kernel: cpp
+# without the PyTorch benchmark, for iterating on the kernel; bench: a carried tree's GPU tests
+# and the GPU benchmark only)
 # Dependencies missing there come from ROPEKIT_DEPS_DIR (default ./.deps, see bench/prepare_deps.sh).
 # A build tree made elsewhere and carried along (bench/prebuild.sh) is used as it is when its
 # programs' libraries resolve there; otherwise the tree is built there. ROPEKIT_NCU=1 adds an
@@ -21,15 +19,14 @@ out=${OUT:-$repo/device-out}
 build=${BUILD_DIR:-$repo/build-device}
 deps=${ROPEKIT_DEPS_DIR:-$repo/.deps}
 part=${1:-all}
-run_cpp=1 run_python=1 run_torch_bench=1 run_bench_only=0 run_variants=0
+run_cpp=1 run_python=1 run_torch_bench=1 run_bench_only=0
 case $part in
   all) ;;
   cpp) run_python=0 ;;
   kernel) run_python=0 run_torch_bench=0 ;;
   bench) run_cpp=0 run_python=0 run_bench_only=1 ;;
-  variants) run_cpp=0 run_python=0 run_bench_only=1 run_variants=1 ;;
   python) run_cpp=0 ;;
-  *) echo "usage: $0 [all|cpp|kernel|bench|variants|python]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|cpp|kernel|bench|python]" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 declare -a summary
@@ -94,7 +91,7 @@ cuobjdump --dump-resource-usage "$build/src/libropekit.so" >> "$out/environment.
 
 tests=$build/tests/cpp/test_cuda_backend
 # Every test (the GPU ones included: test_cuda_*), verbose enough to show GPU skips.
-step ctest-all ctest.log ctest --test-dir "$build" -j 8 --output-on-failure
+step ctest-all ctest.log ctest --test-dir "$build" -j 8 --timeout 300 --output-on-failure
 step memcheck memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 "$tests" \
   --gtest_filter='CudaBackend.RandomSweep:CudaBackend.OutOfRange*:CudaBackend.NamedShapes'
 step memcheck-shapes memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 \
@@ -104,7 +101,7 @@ step memcheck-mrope memcheck.log compute-sanitizer --tool memcheck --error-exitc
 # The README's main job on this hardware: the CLI's default verification and benchmark.
 step cli-verify cli.log timeout 300 "$build/bin/ropekit" verify
 step cli-bench cli.log timeout 300 "$build/bin/ropekit" bench
-step gpu-bench gpu_bench.log "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
+step gpu-bench gpu_bench.log timeout 400 "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
 # Counters of single calls (decode and prefill; ropekit, naive, touch); the clocks are left alone.
 [[ ${ROPEKIT_NCU:-0} == 1 ]] &&
   step ncu ncu.log ncu --clock-control none --kernel-name regex:'rotary|naive|touch' \
@@ -121,14 +118,6 @@ if ((run_bench_only)); then
     [[ -x $gpu_test && $(basename "$gpu_test") != *.* ]] || continue  # not gtest's .cmake lists
     step "$(basename "$gpu_test")" ctest.log timeout 240 "$gpu_test"  # a hang costs device time
   done
-  if ((run_variants)); then
-    # The same binary against each library: LD_LIBRARY_PATH comes before its RUNPATH.
-    step variant-default variants.log timeout 150 "$build/bin/ropekit_gpu_bench" --quick --no-sweep
-    for dir in "$build"/variants/*/; do
-      step "variant-$(basename "$dir")" variants.log env LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}" \
-        timeout 150 "$build/bin/ropekit_gpu_bench" --quick --no-sweep
-    done
-  fi
   step gpu-bench gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" "$build/bin/ropekit_gpu_bench" \
     ${GPU_BENCH_ARGS:-}
 fi
@@ -155,11 +144,7 @@ echo "=== GPU benchmark (ropekit vs naive vs copy of the same bytes)"
 sed -n '/^shape /,/^$/p' "$out/gpu_bench.log" 2>/dev/null
 grep -E '^(PASS|FAIL)' "$out/gpu_bench.log" 2>/dev/null
 echo "=== MRoPE vs plain"
-sed -n '/^multimodal RoPE/,/^$/p' "$out/gpu_bench.log" 2>/dev/null
-if ((run_variants)); then
-  echo "=== library variants (ropekit_us; see variants.log)"
-  python3 "$repo/bench/gpu/variants_table.py" "$out/variants.log"
-fi
+sed -n '/^multimodal RoPE/,/^$/p' "$out/gpu_bench.log" 2>/dev/null  # both MRoPE tables
 echo "=== PyTorch benchmark"
 sed -n '/^shape /,$p' "$out/torch_bench.log" 2>/dev/null | head -40
 grep -E 'tests? (passed|failed)|Skipped|CudaBackend.*(SKIPPED|FAILED)' "$out/ctest.log" 2>/dev/null | tail -5

@@ -18,18 +18,6 @@ cmake --build "$build" -j "$(nproc)"
 # The commit it was built from (+ "dirty" for uncommitted changes), for the device log.
 echo "$(git -C "$repo" rev-parse HEAD)$(git -C "$repo" diff --quiet HEAD || echo ' dirty')" \
   > "$build/COMMIT"
-# Library variants with other L2 eviction hints (ROPEKIT_HINT_VARIANTS="0 1 7", bits of
-# cuda::HintBits), sm_90 only, for `bench/device.sh variants`: build-device/variants/hN/.
-rm -rf "$build/variants"
-for hints in ${ROPEKIT_HINT_VARIANTS:-}; do
-  variant=$repo/build-hints-$hints
-  cmake -S "$repo" -B "$variant" -G Ninja -DROPEKIT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DROPEKIT_CUDA_HINTS="$hints" -DROPEKIT_BUILD_TESTS=OFF -DROPEKIT_BUILD_TOOLS=OFF \
-    -DROPEKIT_BUILD_BENCH=OFF -DROPEKIT_DEPS_DIR="$repo/.deps" > /dev/null
-  cmake --build "$variant" -j "$(nproc)" --target ropekit
-  mkdir -p "$build/variants/h$hints"
-  cp -L "$variant/src/libropekit.so.0" "$build/variants/h$hints/"
-done
 mkdir -p "$build/runtime"
 cudart=$(ldd "$build/src/libropekit.so" | awk '/libcudart/ {print $3}')
 cp -L "$cudart" "$build/runtime/"

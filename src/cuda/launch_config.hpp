@@ -15,6 +15,13 @@ namespace ropekit::cuda {
 // chunk divides both section boundaries (a chunk lies in one section).
 int choose_pairs_per_thread(const detail::Problem& problem);
 
+// Whether q/k accesses are marked evict-first (kernel::load_x): only for launches of at least
+// kStreamingMinTokens tokens, when every slice of a head that a thread touches is whole, aligned
+// 32-byte sectors, with at least 2 pairs per thread, and not for interleaved multimodal sections
+// (slower there on the H200).
+constexpr int64_t kStreamingMinTokens = 512;
+bool streaming_accesses(const detail::Problem& problem, int pairs_per_thread);
+
 // Heads per thread and block size from the amount of work and the SM count: one head per thread
 // for small launches (latency), more heads per thread for large ones (each reuses its cos/sin
 // registers and overlaps its loads with the position -> cache-row chain). Programmatic launch is

@@ -36,8 +36,15 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
   return __float2bfloat16_rn(v);
 }
 
-// Global-memory accesses with the L2 eviction hints of kHints (rotary_params.hpp). A value of up
-// to 16 bytes is one access; wider ones (a GPT-J chunk of 32 bytes) are several 16-byte ones.
+// q/k accesses, plain or streaming. Streaming marks the lines evict-first in L1 and L2
+// (ld.global.cs / st.global.cs): q and k pass through once, while the cos/sin cache is shared by
+// every call, so its rows stay in L2 instead of being pushed out by q and k (H200,
+// docs/BENCHMARKS.md: glm4-9b at T = 16384 39.4 instead of 42.5 us). The host asks for it only
+// when every access covers whole 32-byte sectors: where a store fills part of a sector whose
+// line was evicted after the load (neox-20b, 48 rotary bytes per head), it ran 2.6x slower.
+// A value of up to 16 bytes is one access; wider ones (a GPT-J chunk of 32 bytes) are several
+// 16-byte ones, copied in and out of the value with memcpy, which stays in registers (a pointer
+// cast of a local bfloat16 put it on the stack).
 template <int kBytes> struct Word;
 template <> struct Word<2> { using type = unsigned short; };
 template <> struct Word<4> { using type = unsigned int; };
@@ -47,10 +54,7 @@ template <> struct Word<16> { using type = uint4; };
 template <class V>
 __host__ __device__ constexpr int word_bytes() { return sizeof(V) < 16 ? int(sizeof(V)) : 16; }
 
-// q/k: plain, or ld.global.cs / st.global.cs (evict-first in L1 and L2). The words are copied
-// in and out of the value with memcpy, which stays in registers (a pointer cast of a local
-// bfloat16 put it on the stack).
-template <class V>
+template <bool kStreaming, class V>
 __device__ __forceinline__ V load_x(const V* from) {
   using W = typename Word<word_bytes<V>()>::type;
   constexpr int kWords = int(sizeof(V)) / word_bytes<V>();
@@ -58,14 +62,14 @@ __device__ __forceinline__ V load_x(const V* from) {
 #pragma unroll
   for (int i = 0; i < kWords; ++i) {
     const W* at = reinterpret_cast<const W*>(from) + i;
-    if constexpr ((kHints & kStreamLoads) != 0) words[i] = __ldcs(at);
+    if constexpr (kStreaming) words[i] = __ldcs(at);
     else words[i] = *at;
   }
   V v;
   memcpy(&v, words, sizeof(V));
   return v;
 }
-template <class V>
+template <bool kStreaming, class V>
 __device__ __forceinline__ void store_x(V* to, const V& v) {
   using W = typename Word<word_bytes<V>()>::type;
   constexpr int kWords = int(sizeof(V)) / word_bytes<V>();
@@ -74,58 +78,9 @@ __device__ __forceinline__ void store_x(V* to, const V& v) {
 #pragma unroll
   for (int i = 0; i < kWords; ++i) {
     W* at = reinterpret_cast<W*>(to) + i;
-    if constexpr ((kHints & kStreamStores) != 0) __stcs(at, words[i]);
+    if constexpr (kStreaming) __stcs(at, words[i]);
     else *at = words[i];
   }
-}
-
-// The cos/sin cache: read-only for the kernel (ld.global.nc), with an L2 evict-last policy
-// (createpolicy, sm_80+) when kHints asks for it.
-__device__ __forceinline__ uint64_t evict_last_policy() {
-  uint64_t policy = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if constexpr ((kHints & kKeepCacheRows) != 0)
-    asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
-#endif
-  return policy;
-}
-__device__ __forceinline__ uint4 load_with_policy(const uint4* p, uint64_t policy) {
-  uint4 v;
-  asm volatile("ld.global.nc.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p), "l"(policy));
-  return v;
-}
-__device__ __forceinline__ uint2 load_with_policy(const uint2* p, uint64_t policy) {
-  uint2 v;
-  asm volatile("ld.global.nc.L2::cache_hint.v2.u32 {%0, %1}, [%2], %3;"
-               : "=r"(v.x), "=r"(v.y) : "l"(p), "l"(policy));
-  return v;
-}
-__device__ __forceinline__ unsigned int load_with_policy(const unsigned int* p, uint64_t policy) {
-  unsigned int v;
-  asm volatile("ld.global.nc.L2::cache_hint.u32 %0, [%1], %2;" : "=r"(v) : "l"(p), "l"(policy));
-  return v;
-}
-__device__ __forceinline__ unsigned short load_with_policy(const unsigned short* p,
-                                                           uint64_t policy) {
-  unsigned short v;
-  asm volatile("ld.global.nc.L2::cache_hint.u16 %0, [%1], %2;" : "=h"(v) : "l"(p), "l"(policy));
-  return v;
-}
-template <class V>
-__device__ __forceinline__ V load_cache(const V* from, uint64_t policy) {
-  using W = typename Word<word_bytes<V>()>::type;
-  constexpr int kWords = int(sizeof(V)) / word_bytes<V>();
-  W words[kWords];
-#pragma unroll
-  for (int i = 0; i < kWords; ++i) {
-    const W* at = reinterpret_cast<const W*>(from) + i;
-    if constexpr ((kHints & kKeepCacheRows) != 0) words[i] = load_with_policy(at, policy);
-    else words[i] = __ldg(at);
-  }
-  V v;
-  memcpy(&v, words, sizeof(V));
-  return v;
 }
 
 // Programmatic dependent launch (sm_90+; no-ops when the kernel was launched without it). The
@@ -177,28 +132,30 @@ struct Chunk {
   Vec<X, kNeox ? kPairs : 2 * kPairs> lo;
   Vec<X, kPairs> hi;  // NeoX only
 
+  template <bool kStreaming>
   __device__ __forceinline__ void load(const X* head, int half, int chunk) {
     using Slice = Vec<X, kNeox ? kPairs : 2 * kPairs>;
     if constexpr (kNeox) {
-      lo = load_x(reinterpret_cast<const Slice*>(head + chunk * kPairs));
-      hi = load_x(reinterpret_cast<const Slice*>(head + half + chunk * kPairs));
+      lo = load_x<kStreaming>(reinterpret_cast<const Slice*>(head + chunk * kPairs));
+      hi = load_x<kStreaming>(reinterpret_cast<const Slice*>(head + half + chunk * kPairs));
     } else if constexpr (kPairs == 1) {
-      lo.v[0] = load_x(head + 2 * chunk);
-      lo.v[1] = load_x(head + 2 * chunk + 1);
+      lo.v[0] = load_x<kStreaming>(head + 2 * chunk);
+      lo.v[1] = load_x<kStreaming>(head + 2 * chunk + 1);
     } else {
-      lo = load_x(reinterpret_cast<const Slice*>(head + chunk * 2 * kPairs));
+      lo = load_x<kStreaming>(reinterpret_cast<const Slice*>(head + chunk * 2 * kPairs));
     }
   }
+  template <bool kStreaming>
   __device__ __forceinline__ void store(X* head, int half, int chunk) const {
     using Slice = Vec<X, kNeox ? kPairs : 2 * kPairs>;
     if constexpr (kNeox) {
-      store_x(reinterpret_cast<Slice*>(head + chunk * kPairs), lo);
-      store_x(reinterpret_cast<Slice*>(head + half + chunk * kPairs), hi);
+      store_x<kStreaming>(reinterpret_cast<Slice*>(head + chunk * kPairs), lo);
+      store_x<kStreaming>(reinterpret_cast<Slice*>(head + half + chunk * kPairs), hi);
     } else if constexpr (kPairs == 1) {
-      store_x(head + 2 * chunk, lo.v[0]);
-      store_x(head + 2 * chunk + 1, lo.v[1]);
+      store_x<kStreaming>(head + 2 * chunk, lo.v[0]);
+      store_x<kStreaming>(head + 2 * chunk + 1, lo.v[1]);
     } else {
-      store_x(reinterpret_cast<Slice*>(head + chunk * 2 * kPairs), lo);
+      store_x<kStreaming>(reinterpret_cast<Slice*>(head + chunk * 2 * kPairs), lo);
     }
   }
   __device__ __forceinline__ void rotate(const float (&cos_v)[kPairs], const float (&sin_v)[kPairs]) {
@@ -290,13 +247,11 @@ template <class C, int kPairs, Streams kStreams>
 struct FactorSource {
   const C* cos_columns;  // the chunk's cos and sin columns in row 0
   const C* sin_columns;
-  uint64_t policy;       // L2 policy of the cache loads (kKeepCacheRows)
   int stream = 0;        // contiguous sections: the chunk's stream
 
   __device__ __forceinline__ FactorSource(const RotaryParams& p, int chunk)
       : cos_columns(static_cast<const C*>(p.cache) + chunk * kPairs),
-        sin_columns(cos_columns + p.rotary_dim / 2),
-        policy(evict_last_policy()) {
+        sin_columns(cos_columns + p.rotary_dim / 2) {
     if constexpr (kStreams == Streams::contiguous_sections)
       stream = mrope_stream<kStreams>(p, chunk * kPairs);
   }
@@ -311,10 +266,8 @@ struct FactorSource {
       return;
     }
     const uint64_t offset = uint64_t(uint32_t(position.of_stream(stream))) * p.cache_row_stride;
-    const Vec<C, kPairs> c =
-        load_cache(reinterpret_cast<const Vec<C, kPairs>*>(cos_columns + offset), policy);
-    const Vec<C, kPairs> s =
-        load_cache(reinterpret_cast<const Vec<C, kPairs>*>(sin_columns + offset), policy);
+    const Vec<C, kPairs> c = *reinterpret_cast<const Vec<C, kPairs>*>(cos_columns + offset);
+    const Vec<C, kPairs> s = *reinterpret_cast<const Vec<C, kPairs>*>(sin_columns + offset);
 #pragma unroll
     for (int i = 0; i < kPairs; ++i) {
       cos_v[i] = to_float(c.v[i]);
@@ -335,12 +288,10 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
   float* row;     // this token's cos columns, then its sin columns, in shared memory
   int columns;    // frequencies of the block's chunks: blockDim.x * kPairs
   int first;      // the first of them
-  uint64_t policy;
 
   __device__ __forceinline__ FactorSource(const RotaryParams&, int)
       : columns(int(blockDim.x) * kPairs),
-        first(int(blockIdx.z) * int(blockDim.x) * kPairs),
-        policy(evict_last_policy()) {
+        first(int(blockIdx.z) * int(blockDim.x) * kPairs) {
     extern __shared__ float4 gathered[];  // 16-byte aligned: chunks are read as vectors
     row = reinterpret_cast<float*>(gathered) + threadIdx.z * 2 * columns;
   }
@@ -362,9 +313,7 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
         const int stream = mrope_stream<Streams::interleaved_sections>(p, i);
         const uint32_t at = uint32_t(position.of_stream(stream));
         const C* element = cache + uint64_t(at) * p.cache_row_stride + (is_sin ? half : 0) + i;
-        // (__ldg of the element itself: through load_cache's word copy a float went on the stack)
-        if constexpr ((kHints & kKeepCacheRows) != 0) v = to_float(load_cache(element, policy));
-        else v = to_float(__ldg(element));
+        v = to_float(__ldg(element));
         if (is_sin && p.inverse) v = -v;
       }
       row[e] = v;
@@ -425,7 +374,7 @@ struct TokenHeads {
 // loads are all issued before any store, because the compiler cannot move a load above a store
 // that may alias it. The first batch is loaded right after the position, so the x loads overlap
 // the dependent position -> cache-row loads instead of waiting behind them.
-template <class X, bool kNeox, int kPairs, int kHeadsInFlight>
+template <class X, bool kNeox, int kPairs, int kHeadsInFlight, bool kStreaming>
 struct HeadBatch {
   Chunk<X, kNeox, kPairs> data[kHeadsInFlight];
 
@@ -436,9 +385,9 @@ struct HeadBatch {
     for (int j = 0; j < kHeadsInFlight; ++j) {
       const int head = first_head + j * step;
       if (head < num_heads)
-        data[j].load(query.in + head * query.in_head_stride, half, chunk);
+        data[j].template load<kStreaming>(query.in + head * query.in_head_stride, half, chunk);
       else if (head < total_heads)
-        data[j].load(key.in + (head - num_heads) * key.in_head_stride, half, chunk);
+        data[j].template load<kStreaming>(key.in + (head - num_heads) * key.in_head_stride, half, chunk);
     }
   }
 
@@ -457,7 +406,7 @@ struct HeadBatch {
       const int h = is_key ? head - p.num_heads : head;
       X* out = is_key ? key.out + h * key.out_head_stride : query.out + h * query.out_head_stride;
       data[j].rotate(cos_v, sin_v);
-      data[j].store(out, half, chunk);
+      data[j].template store<kStreaming>(out, half, chunk);
       if (p.copy_tail) {
         const X* in = is_key ? key.in + h * key.in_head_stride : query.in + h * query.in_head_stride;
         for (int e = p.rotary_dim + chunk; e < p.head_size; e += chunks) out[e] = in[e];
@@ -471,7 +420,7 @@ struct HeadBatch {
 // more resident threads and more bytes in flight). Addresses first, then the wait for the
 // previous kernel, then the loads: the position -> cache row -> rotate -> store chain starts
 // right at the wait.
-template <class X, class C, bool kNeox, int kPairs, Streams kStreams>
+template <class X, class C, bool kNeox, int kPairs, Streams kStreams, bool kStreaming>
 __device__ __forceinline__ void rotate_one_head(const RotaryParams& p, const TokenIndex& where,
                                                 int head, int chunk) {
   const PositionSource<stream_count(kStreams)> positions(p, where);
@@ -495,18 +444,19 @@ __device__ __forceinline__ void rotate_one_head(const RotaryParams& p, const Tok
   wait_for_previous_kernel();
   const TokenPositions<stream_count(kStreams)> position = positions.load(p);
   Chunk<X, kNeox, kPairs> data;
-  data.load(in, half, chunk);
+  data.template load<kStreaming>(in, half, chunk);
   float cos_v[kPairs], sin_v[kPairs];
   factors.load(p, position, cos_v, sin_v);
   data.rotate(cos_v, sin_v);
-  data.store(out, half, chunk);
+  data.template store<kStreaming>(out, half, chunk);
   if (p.copy_tail)
     for (int e = p.rotary_dim + chunk; e < p.head_size; e += p.chunks_per_head) out[e] = in[e];
 }
 
 // Several heads per thread, kHeadsInFlight of them loaded at a time, all rotated with the cos/sin
 // the thread loads once. Addresses first, then the wait, as in rotate_one_head.
-template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams>
+template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams,
+          bool kStreaming>
 __device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const TokenIndex& where,
                                                   int group, int chunk) {
   const PositionSource<stream_count(kStreams)> positions(p, where);
@@ -519,7 +469,7 @@ __device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const T
 
   wait_for_previous_kernel();
   const TokenPositions<stream_count(kStreams)> position = positions.load(p);
-  HeadBatch<X, kNeox, kPairs, kHeadsInFlight> batch;
+  HeadBatch<X, kNeox, kPairs, kHeadsInFlight, kStreaming> batch;
   batch.load(query, key, p.num_heads, total_heads, group, step, half, chunk);
   float cos_v[kPairs], sin_v[kPairs];
   factors.load(p, position, cos_v, sin_v);
@@ -532,11 +482,13 @@ __device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const T
   }
 }
 
-// kStreams: plain or multimodal RoPE (separate instantiations). Thread (chunk, group, token)
+// kStreams: plain or multimodal RoPE (separate instantiations); kStreaming: q/k accesses marked
+// evict-first (load_x / store_x; the host decides). Thread (chunk, group, token)
 // comes straight from the 3-D block and grid (LaunchShape). Programmatic dependent launch: the
 // next kernel may be scheduled at once; this one waits for the previous kernel's results only
 // once its addresses are computed (threads outside the problem exit without touching memory).
-template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams>
+template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams,
+          bool kStreaming>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
   const uint32_t token = blockIdx.x * blockDim.z + threadIdx.z;
   const int group = int(blockIdx.y * blockDim.y + threadIdx.y);
@@ -549,9 +501,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant
   }
   const TokenIndex where(p, token);
   if constexpr (kHeadsInFlight == 1)
-    rotate_one_head<X, C, kNeox, kPairs, kStreams>(p, where, group, chunk);  // groups == heads
+    rotate_one_head<X, C, kNeox, kPairs, kStreams, kStreaming>(p, where, group, chunk);  // 1 head
   else
-    rotate_head_group<X, C, kNeox, kPairs, kHeadsInFlight, kStreams>(p, where, group, chunk);
+    rotate_head_group<X, C, kNeox, kPairs, kHeadsInFlight, kStreams, kStreaming>(p, where, group,
+                                                                                chunk);
 }
 
 }  // namespace kernel

@@ -39,28 +39,42 @@ cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
 // cost, and for most large ones. Two heads' loads in flight per thread, or four (in batches when a
 // thread has more heads), share one cos/sin load among heads. (Eight in flight needed more
 // registers than 512-thread blocks allow and spilled: 60% slower on the H100.)
-template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams>
+template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams, bool kStreaming>
 cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
+  using kernel::rotary;
   const unsigned shared = kernel::shared_bytes(kStreams, kPairs, shape.block);
   if (shape.heads_per_thread == 1)
-    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 1, kStreams>, params, shape, shared,
-                         stream);
+    return launch_kernel(rotary<X, C, kNeox, kPairs, 1, kStreams, kStreaming>, params, shape,
+                         shared, stream);
   if (shape.heads_per_thread == 2)
-    return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 2, kStreams>, params, shape, shared,
-                         stream);
-  return launch_kernel(kernel::rotary<X, C, kNeox, kPairs, 4, kStreams>, params, shape, shared,
+    return launch_kernel(rotary<X, C, kNeox, kPairs, 2, kStreams, kStreaming>, params, shape,
+                         shared, stream);
+  return launch_kernel(rotary<X, C, kNeox, kPairs, 4, kStreams, kStreaming>, params, shape, shared,
                        stream);
+}
+
+// Streaming accesses (whole 32-byte sectors: at least 2 pairs per thread) are instantiated for
+// plain RoPE and contiguous multimodal sections; interleaved sections ran slower with them (H200,
+// docs/BENCHMARKS.md), and make_launch_shape never asks for them there.
+template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams>
+cudaError_t launch_streams(const RotaryParams& params, const LaunchShape& shape,
+                           cudaStream_t stream) {
+  if (!shape.streaming) return launch_heads<X, C, kNeox, kPairs, kStreams, false>(params, shape, stream);
+  if constexpr (kPairs >= 2 && kStreams != kernel::Streams::interleaved_sections)
+    return launch_heads<X, C, kNeox, kPairs, kStreams, true>(params, shape, stream);
+  return cudaErrorInvalidValue;
 }
 
 // Multimodal RoPE rotates NeoX pairs only (validated on the host): no GPT-J instantiation.
 template <class X, class C, bool kNeox, int kPairs>
 cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   using kernel::Streams;
-  if (!params.mrope) return launch_heads<X, C, kNeox, kPairs, Streams::one>(params, shape, stream);
+  if (!params.mrope) return launch_streams<X, C, kNeox, kPairs, Streams::one>(params, shape, stream);
   if constexpr (kNeox) {
     if (params.mrope_interleaved)
-      return launch_heads<X, C, kNeox, kPairs, Streams::interleaved_sections>(params, shape, stream);
-    return launch_heads<X, C, kNeox, kPairs, Streams::contiguous_sections>(params, shape, stream);
+      return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_sections>(params, shape,
+                                                                                stream);
+    return launch_streams<X, C, kNeox, kPairs, Streams::contiguous_sections>(params, shape, stream);
   }
   return cudaErrorInvalidValue;
 }

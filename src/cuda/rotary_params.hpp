@@ -19,21 +19,6 @@ struct HeadTensor {
   int64_t out_batch_stride = 0, out_seq_stride = 0, out_head_stride = 0;
 };
 
-// L2 eviction hints. q and k stream through once (read, then written back), while the cos/sin
-// cache is shared by every call (every layer of a model): marking the streamed lines evict-first
-// lets the cache rows stay in L2 instead of being pushed out by q and k.
-enum HintBits : uint32_t {
-  kStreamLoads = 1,    // q/k loads: ld.global.cs (evict-first)
-  kStreamStores = 2,   // q/k stores: st.global.cs (evict-first)
-  kKeepCacheRows = 4,  // cos/sin loads: L2::evict_last policy
-};
-// The kernels' hints, fixed at build time; ROPEKIT_CUDA_HINTS (a CMake option) builds another
-// combination, for timing them against each other (bench/device.sh builds each in its run).
-#ifndef ROPEKIT_CUDA_HINTS
-#define ROPEKIT_CUDA_HINTS 3
-#endif
-constexpr uint32_t kHints = ROPEKIT_CUDA_HINTS;
-
 struct RotaryParams {
   HeadTensor query, key;
   int num_heads = 0;
@@ -80,6 +65,8 @@ struct LaunchShape {
   // Programmatic dependent launch (sm_90+): the kernel may start while the previous kernel on the
   // stream finishes; it waits for that kernel's results before its first memory access.
   bool programmatic = false;
+  // q/k loads and stores marked evict-first (see kernel::load_x); derived by make_launch_shape.
+  bool streaming = false;
 
   uint64_t block_threads() const { return uint64_t(block[0]) * block[1] * block[2]; }
   uint64_t total_threads() const {

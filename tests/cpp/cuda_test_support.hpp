@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/problem.hpp"
 #include "harness.hpp"
 
 namespace ropekit::testing {
@@ -15,6 +16,18 @@ namespace ropekit::testing {
 inline void check_cuda(cudaError_t error, const char* what) {
   if (error != cudaSuccess)
     throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(error));
+}
+
+// For host-side launch decisions, which read addresses but never memory: the tensors of `p` moved
+// to distinct 256-byte aligned addresses, as cudaMalloc would place them (host test buffers are
+// only 16-byte aligned). The problem must not be launched afterwards.
+inline void place_at_aligned_addresses(detail::Problem& p) {
+  const auto fake = [](uintptr_t megabytes) { return reinterpret_cast<void*>(megabytes << 20); };
+  p.query_in.data = fake(1);
+  p.query_out.data = p.in_place ? p.query_in.data : fake(2);
+  p.key_in.data = fake(3);
+  p.key_out.data = p.in_place ? p.key_in.data : fake(4);
+  p.cache = fake(5);
 }
 
 // Why the GPU tests cannot run here, or "" when a device is visible.

@@ -85,6 +85,47 @@ TEST(CudaLaunchShape, SplitsHeadsAndChunksThatExceedABlock) {
   expect_exact_cover(p, s);
 }
 
+// Streaming (evict-first) q/k accesses only for prefill-sized launches where every slice a thread
+// touches is whole, aligned 32-byte sectors: the full-rotary shapes and glm4-9b, not
+// neox-20b's 24 of 96, not misaligned strides, not decode-sized launches.
+TEST(CudaLaunchShape, StreamingOnlyForWholeSectors) {
+  const auto streaming = [](Case c) {
+    c.x_dtype = DType::bfloat16;
+    c.num_heads = c.num_kv_heads = 1;
+    const Problem problem = make_problem(c, fresh_seed());
+    detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
+    // Host buffers are only 16-byte aligned; the decision reads addresses, never memory, so the
+    // tensors are placed at a device-like (256-byte aligned) address for it.
+    place_at_aligned_addresses(p);
+    const int pairs = cuda::choose_pairs_per_thread(p);
+    const bool chosen = cuda::streaming_accesses(p, pairs);
+    EXPECT_EQ(cuda::make_launch_shape(p, pairs, 1, 128).streaming, chosen);
+    return chosen;
+  };
+  Case llama;  // 128 of 128, NeoX: halves of 128 bytes
+  llama.tokens = cuda::kStreamingMinTokens;
+  llama.head_size = llama.rotary_dim = 128;
+  EXPECT_TRUE(streaming(llama));
+  Case glm = llama;  // 64 of 128, GPT-J: 128 bytes
+  glm.rotary_dim = 64;
+  glm.is_neox = false;
+  EXPECT_TRUE(streaming(glm));
+  Case neox = llama;  // 24 of 96, NeoX: halves of 24 bytes
+  neox.head_size = 96;
+  neox.rotary_dim = 24;
+  EXPECT_FALSE(streaming(neox));
+  Case padded = llama;  // rows 8 bytes past a sector
+  padded.token_padding = 4;
+  EXPECT_FALSE(streaming(padded));
+  Case deepseek = llama;  // 64 of 64, GPT-J
+  deepseek.head_size = deepseek.rotary_dim = 64;
+  deepseek.is_neox = false;
+  EXPECT_TRUE(streaming(deepseek));
+  Case decode = llama;
+  decode.tokens = cuda::kStreamingMinTokens - 1;
+  EXPECT_FALSE(streaming(decode));
+}
+
 // Blocks of whole tokens leave at most an eighth of their warps' lanes idle where a few more tokens
 // per block allow it (9 heads x 8 chunks = 72 threads would leave a quarter idle).
 TEST(CudaLaunchShape, PacksTokensToFillWarps) {

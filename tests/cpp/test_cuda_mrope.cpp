@@ -75,16 +75,25 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
     MropeCase c;
+    c.tokens = cuda::kStreamingMinTokens;
     c.head_size = 2 * std::accumulate(e.section.begin(), e.section.end(), int64_t(0));
     c.rotary_dim = c.head_size;
     c.section = e.section;
     c.interleaved = e.interleaved;
     c.x_dtype = DType::bfloat16;
     MropeRun r = make_run(c, rng);
-    const detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
+    detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
+    place_at_aligned_addresses(p);  // as cudaMalloc would (host buffers: 16 bytes)
     const int pairs = cuda::choose_pairs_per_thread(p);
     EXPECT_EQ(pairs, e.pairs) << e.section[0] << "/" << e.section[1] << "/" << e.section[2]
                               << (e.interleaved ? " interleaved" : " contiguous");
+    // Evict-first q/k accesses: never for interleaved sections (slower there), else where whole
+    // sectors allow (bf16 halves of 2 * sum(section) bytes).
+    const bool whole_sectors = (c.rotary_dim / 2 * 2) % 32 == 0;
+    const bool prefill = c.tokens >= cuda::kStreamingMinTokens;
+    EXPECT_EQ(cuda::streaming_accesses(p, pairs),
+              prefill && !e.interleaved && pairs >= 2 && whole_sectors)
+        << e.section[0] << "/" << e.section[1] << "/" << e.section[2];
     if (e.interleaved) continue;
     for (int64_t first = 0; first < c.rotary_dim / 2; first += pairs) {
       const int stream = oracle_stream(first, c.section, false);
