@@ -3,10 +3,12 @@
 // copy of the same bytes, all timed as CUDA-graph replays in one run. Working sets rotate among
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
-// Usage: gpu_bench [--quick] [--no-sweep] | --profile [--time]   (--quick: fewer token counts;
-// --no-sweep: no launch-shape sweep, for timing library variants against each other;
-// --profile: decode and prefill cases of four shapes, ropekit, naive and touch kernels each run
-// once outside graphs, for ncu; with --time, the prefill cases timed instead)
+// Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope]
+// (--quick: fewer token counts; --no-sweep: no launch-shape sweep, for timing library variants
+// against each other; --mrope: only the multimodal tables and sweep rows; --profile: decode and
+// prefill cases of four shapes, ropekit, naive and touch kernels each run once outside graphs, for
+// ncu; with --time, the prefill cases timed instead; with --mrope, the multimodal shapes' plain and
+// multimodal calls at T = 16384 instead)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -185,6 +187,16 @@ std::vector<int64_t> vision_positions(int64_t tokens) {
   return p;
 }
 
+// The multimodal shapes, each timed against plain RoPE on the same heads.
+struct MropeShape {
+  Shape shape;
+  Mrope mrope;
+};
+const MropeShape kMropeShapes[] = {
+    {{"qwen2-vl-7b", 28, 4, 128, 128, true}, {true, {16, 24, 24}, false}},
+    {{"qwen3-vl-8b", 32, 8, 128, 128, true}, {true, {24, 20, 20}, true}},
+};
+
 // One shape at one token count: buffers, views and the timing of every contender.
 class Case {
  public:
@@ -279,17 +291,19 @@ class Case {
   // 0) or a chosen one (the sweep table), with or without programmatic dependent launch.
   // pairs_divisor > 1 narrows the chosen pairs per thread (still a legal choice: narrower accesses
   // need less alignment).
+  // streaming: -1 as the library chooses, else evict-first q/k accesses forced off (0) or on (1).
   double shape_seconds(int heads_per_thread, int block_threads, bool programmatic, int sms,
-                       int* pairs_out = nullptr, int pairs_divisor = 1) {
+                       int* pairs_out = nullptr, int pairs_divisor = 1, int streaming = -1) {
     std::vector<cuda::RotaryParams> params;
     const detail::Problem first = detail::make_problem(args(0));
-    const int pairs = std::max(1, cuda::choose_pairs_per_thread(first) / pairs_divisor);
+    const int pairs = std::max(1, cuda::choose_pairs_per_thread(first, sms) / pairs_divisor);
     if (pairs_out) *pairs_out = pairs;
     cuda::LaunchShape shape =
         heads_per_thread == 0
             ? cuda::choose_launch_shape(first, pairs, sms)
             : cuda::make_launch_shape(first, pairs, heads_per_thread, block_threads);
     shape.programmatic = programmatic;
+    if (streaming >= 0) shape.streaming = pairs >= 2 && streaming == 1;
     for (int i = 0; i < sets_; ++i)
       params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
     return graph_seconds_per_call(stream_, calls(), [&](int k) {
@@ -388,6 +402,7 @@ int main(int argc, char** argv) {
   };
   const bool quick = flag("--quick"), sweep = !flag("--no-sweep");
   const bool profile = flag("--profile"), profile_timed = profile && flag("--time");
+  const bool mrope_only = flag("--mrope");
   GpuInfo device;
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0), "properties");
@@ -417,6 +432,23 @@ int main(int argc, char** argv) {
   std::printf("empty kernel in a graph: %.2f us per call; with programmatic launch: %.2f us\n\n",
               empty * 1e6, empty_programmatic * 1e6);
 
+  if (profile && mrope_only) {
+    // Under a profiler: the multimodal shapes at T = 16384, random positions, plain then
+    // multimodal RoPE, each run once.
+    for (const MropeShape& m : kMropeShapes) {
+      float* cache = nullptr;
+      check(cudaMalloc(&cache, kMaxPosition * m.shape.rotary_dim * 4), "malloc cache");
+      fill_f32<<<1024, 256>>>(cache, kMaxPosition * m.shape.rotary_dim, 7);
+      Case plain(device, m.shape, 16384, cache, stream);
+      Case multimodal(device, m.shape, 16384, cache, stream, m.mrope);
+      for (Case* c : {&plain, &multimodal}) {
+        rotary_embedding(c->args(0));
+        check(cudaStreamSynchronize(stream), "profiled call");
+      }
+      cudaFree(cache);
+    }
+    return 0;
+  }
   if (profile) {
     // Under a profiler (ncu): decode (T = 1, 16) and prefill (T = 16384) of four shapes, each
     // contender run once; prefill also with sequential positions. With --time, the prefill cases
@@ -450,11 +482,13 @@ int main(int argc, char** argv) {
   // ropekit_us: the public API as users get it (programmatic dependent launch on sm_90+);
   // no_pdl_us: the same kernel and shape launched without it. touch_us: the access pattern's
   // ceiling (touch_seconds). Targets are checked for both ropekit columns.
-  std::printf("%-22s %6s %10s %10s %10s %10s %10s %10s %8s %8s %9s  %s\n", "shape", "T",
-              "ropekit_us", "no_pdl_us", "naive_us", "touch_us", "touch_cs", "copy_us", "of_copy",
-              "touch", "GB/s", "limit");
+  if (!mrope_only)
+    std::printf("%-22s %6s %10s %10s %10s %10s %10s %10s %8s %8s %9s  %s\n", "shape", "T",
+                "ropekit_us", "no_pdl_us", "naive_us", "touch_us", "touch_cs", "copy_us",
+                "of_copy", "touch", "GB/s", "limit");
   int failures = 0;
   for (const Shape& shape : kShapes) {
+    if (mrope_only) break;
     const int64_t cache_elems = kMaxPosition * shape.rotary_dim;
     float* cache = nullptr;
     check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
@@ -485,23 +519,16 @@ int main(int argc, char** argv) {
 
   // Multimodal RoPE against plain RoPE on the same shape (issue 4: within 10%). The cache, q and k
   // are the same; MRoPE reads three positions and up to three cache rows per token.
-  struct MropeShape {
-    Shape shape;
-    Mrope mrope;
-  };
-  const MropeShape mrope_shapes[] = {
-      {{"qwen2-vl-7b", 28, 4, 128, 128, true}, {true, {16, 24, 24}, false}},
-      {{"qwen3-vl-8b", 32, 8, 128, 128, true}, {true, {24, 20, 20}, true}},
-  };
   std::printf("\nmultimodal RoPE vs plain RoPE (us per call, graph replays):\n");
   std::printf("%-22s %-12s %6s %9s %9s %7s\n", "shape", "sections", "T", "plain_us", "mrope_us",
               "ratio");
-  for (const MropeShape& m : mrope_shapes) {
+  for (const MropeShape& m : kMropeShapes) {
     const int64_t cache_elems = kMaxPosition * m.shape.rotary_dim;
     float* cache = nullptr;
     check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
     fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
-    for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(1024), int64_t(16384)}) {
+    for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(256), int64_t(1024), int64_t(4096),
+                           int64_t(16384)}) {
       Case plain(device, m.shape, tokens, cache, stream);
       Case multimodal(device, m.shape, tokens, cache, stream, m.mrope);
       const double plain_s = plain.ropekit_seconds();
@@ -521,7 +548,7 @@ int main(int argc, char** argv) {
   std::printf("\nmultimodal RoPE vs plain RoPE, positions of one prompt (us per call):\n");
   std::printf("%-22s %-12s %6s %9s %9s %7s\n", "shape", "sections", "T", "plain_us", "mrope_us",
               "ratio");
-  for (const MropeShape& m : mrope_shapes) {
+  for (const MropeShape& m : kMropeShapes) {
     const int64_t cache_elems = kMaxPosition * m.shape.rotary_dim;
     float* cache = nullptr;
     check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
@@ -554,8 +581,9 @@ int main(int argc, char** argv) {
   std::printf("\n");
   // The issue's shapes, then the MRoPE shapes (their rows say which sections).
   std::vector<MropeShape> sweep_shapes;
-  for (const Shape& shape : kShapes) sweep_shapes.push_back({shape, {}});
-  for (const MropeShape& m : mrope_shapes) sweep_shapes.push_back(m);
+  if (!mrope_only)
+    for (const Shape& shape : kShapes) sweep_shapes.push_back({shape, {}});
+  for (const MropeShape& m : kMropeShapes) sweep_shapes.push_back(m);
   for (const MropeShape& m : sweep_shapes) {
     const Shape& shape = m.shape;
     const int64_t cache_elems = kMaxPosition * shape.rotary_dim;
@@ -566,20 +594,26 @@ int main(int argc, char** argv) {
       Case c(device, shape, tokens, cache, stream, m.mrope);
       const std::string name =
           std::string(shape.name) + (!m.mrope.enabled ? "" : m.mrope.interleaved ? " mrope-i" : " mrope-c");
-      // The chosen pairs per thread, then half as many (a row of its own).
-      for (int divisor : {1, 2}) {
-        int pairs = 0;
-        std::string row;
-        for (int h : heads_options)
-          for (int b : block_options) {
-            const double t = c.shape_seconds(h, b, true, device.sms, &pairs, divisor);
-            char cell[16];
-            std::snprintf(cell, sizeof cell, " %5.1f", t * 1e6);
-            row += cell;
-          }
-        std::printf("%-22s %6lld %5d%s\n", name.c_str(), (long long)tokens, pairs, row.c_str());
-        std::fflush(stdout);
-      }
+      // The chosen pairs per thread, then half as many (a row of its own); multimodal shapes
+      // also with evict-first q/k accesses forced off and on (rows marked "-" and "cs").
+      std::vector<int> streaming_options = {-1};
+      if (m.mrope.enabled) streaming_options = {0, 1};
+      for (int divisor : {1, 2})
+        for (int streaming : streaming_options) {
+          int pairs = 0;
+          std::string row;
+          for (int h : heads_options)
+            for (int b : block_options) {
+              const double t = c.shape_seconds(h, b, true, device.sms, &pairs, divisor, streaming);
+              char cell[16];
+              std::snprintf(cell, sizeof cell, " %5.1f", t * 1e6);
+              row += cell;
+            }
+          const std::string label =
+              name + (streaming < 0 ? "" : streaming == 1 && pairs >= 2 ? " cs" : " -");
+          std::printf("%-22s %6lld %5d%s\n", label.c_str(), (long long)tokens, pairs, row.c_str());
+          std::fflush(stdout);
+        }
     }
     cudaFree(cache);
   }

@@ -19,6 +19,15 @@ bool layout_aligned(const detail::HeadLayout& layout, int64_t element_bytes, int
          stride_ok(layout.seq_stride) && stride_ok(layout.head_stride);
 }
 
+// Threads of a one-head-per-thread launch with `pairs` per thread, in waves of the device's
+// resident-thread slots (2048 per SM).
+double one_head_waves(const detail::Problem& p, int pairs, int multiprocessor_count) {
+  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  const int64_t chunks_per_head = p.rotary_dim / 2 / pairs;
+  return double(p.num_tokens()) * double(total_heads * chunks_per_head) /
+         (double(multiprocessor_count) * 2048);
+}
+
 }  // namespace
 
 bool streaming_accesses(const detail::Problem& p, int pairs_per_thread) {
@@ -40,7 +49,7 @@ bool streaming_accesses(const detail::Problem& p, int pairs_per_thread) {
   return ok;
 }
 
-int choose_pairs_per_thread(const detail::Problem& p) {
+int choose_pairs_per_thread(const detail::Problem& p, int multiprocessor_count) {
   const int64_t x_bytes = element_size(p.x_dtype);
   const int64_t cache_bytes = element_size(p.cache_dtype);
   const int64_t half = p.rotary_dim / 2;
@@ -48,8 +57,14 @@ int choose_pairs_per_thread(const detail::Problem& p) {
     if (half % pairs != 0) continue;
     // Contiguous multimodal sections: every chunk inside one section, so it reads one cache row
     // (the kernel has no path for a chunk that straddles a section boundary).
-    if (p.mrope && !p.mrope_interleaved &&
+    const bool contiguous_sections = p.mrope && !p.mrope_interleaved;
+    if (contiguous_sections &&
         (p.mrope_section[0] % pairs != 0 || (p.mrope_section[0] + p.mrope_section[1]) % pairs != 0))
+      continue;
+    // From a wave of resident threads on, contiguous sections run with several heads per thread
+    // (choose_launch_shape), and 4 pairs did best there in the H200 sweep (Qwen2-VL-7B at
+    // T = 1024: 6.1 us with 4 heads of 4 pairs, 6.2-6.4 with 8 pairs).
+    if (contiguous_sections && pairs > 4 && one_head_waves(p, 4, multiprocessor_count) >= 1)
       continue;
     // NeoX: two slices of `pairs` elements; GPT-J: one slice of 2 * pairs interleaved elements,
     // up to 32 bytes (two 16-byte accesses: as many bytes per thread as NeoX moves, so the cos/sin
@@ -132,16 +147,19 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // rotary parts (fewer than 4 chunks, e.g. 24 of 96) move few bytes per thread; once there is
   // more than two resident-thread slots' worth of one-head threads (2048 slots per SM), two heads
   // per thread in blocks of 256 did best.
-  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
   const int64_t chunks_per_head = p.rotary_dim / 2 / pairs_per_thread;
-  const double one_head_threads = double(p.num_tokens()) * double(total_heads * chunks_per_head);
-  const double slots = double(multiprocessor_count) * 2048;
-  if (chunks_per_head < 4 && one_head_threads > 2 * slots)
-    return make_launch_shape(p, pairs_per_thread, 2, 256);
-  // Multimodal RoPE, from the H200 sweep. Contiguous sections (one row per chunk): one head per
-  // thread in blocks of 64 at every size. Interleaved sections (a shared-memory gather per token
-  // and block): as plain RoPE.
-  if (p.mrope && !p.mrope_interleaved) return make_launch_shape(p, pairs_per_thread, 1, 64);
+  const double waves = one_head_waves(p, pairs_per_thread, multiprocessor_count);
+  if (chunks_per_head < 4 && waves > 2) return make_launch_shape(p, pairs_per_thread, 2, 256);
+  // Multimodal RoPE, from the H200 sweep. Contiguous sections (each chunk reads one of a token's
+  // three random rows): one head per thread in blocks of 64 below a wave of resident threads; past
+  // it, one cos/sin load shared by several heads paid (Qwen2-VL-7B with 4 pairs: T = 1024 in 6.1
+  // instead of 6.4 us with 4 heads per thread; T = 16384 in 71 instead of 78-80 us with 8, i.e.
+  // within 5% of plain RoPE instead of 15% behind). Interleaved sections (a shared-memory gather
+  // per token and block): as plain RoPE.
+  if (p.mrope && !p.mrope_interleaved) {
+    const int heads = waves > 4 ? 8 : waves >= 1 ? 4 : 1;
+    return make_launch_shape(p, pairs_per_thread, heads, 64);
+  }
   return make_launch_shape(p, pairs_per_thread, 1, 128);
 }
 

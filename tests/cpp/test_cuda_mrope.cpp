@@ -84,7 +84,7 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
     MropeRun r = make_run(c, rng);
     detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
     place_at_aligned_addresses(p);  // as cudaMalloc would (host buffers: 16 bytes)
-    const int pairs = cuda::choose_pairs_per_thread(p);
+    const int pairs = cuda::choose_pairs_per_thread(p, 132);
     EXPECT_EQ(pairs, e.pairs) << e.section[0] << "/" << e.section[1] << "/" << e.section[2]
                               << (e.interleaved ? " interleaved" : " contiguous");
     // Evict-first q/k accesses: never for interleaved sections (slower there), else where whole
@@ -100,6 +100,32 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
       for (int64_t i = first; i < first + pairs; ++i)
         ASSERT_EQ(oracle_stream(i, c.section, false), stream) << "frequency " << i;
     }
+  }
+}
+
+// Contiguous sections on launches of at least a wave of resident threads (132 SMs x 2048 with one
+// head per thread): 4 pairs and several heads per thread, one cos/sin load shared by them; below
+// that 8 pairs and one head per thread. Interleaved sections keep plain RoPE's choice.
+TEST(CudaMrope, LargeContiguousLaunchesShareCosSinOverHeads) {
+  const struct { int64_t tokens; bool interleaved; int pairs, heads; } expected[] = {
+      {16, false, 8, 1},   {1024, false, 8, 1}, {2048, false, 4, 4},
+      {8192, false, 4, 8}, {8192, true, 8, 1}};  // 16 heads: 2048 x 16 x 16 chunks = 1.9 waves
+  std::mt19937_64 rng(std::random_device{}());
+  for (const auto& e : expected) {
+    MropeCase c;  // sections 16/24/24
+    c.tokens = e.tokens;
+    c.num_heads = 12;
+    c.num_kv_heads = 4;
+    c.interleaved = e.interleaved;
+    if (e.interleaved) c.section = {24, 20, 20};
+    c.x_dtype = DType::bfloat16;
+    MropeRun r = make_run(c, rng);
+    detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
+    place_at_aligned_addresses(p);
+    const int pairs = cuda::choose_pairs_per_thread(p, 132);
+    const cuda::LaunchShape s = cuda::choose_launch_shape(p, pairs, 132);
+    EXPECT_EQ(pairs, e.pairs) << e.tokens << " tokens";
+    EXPECT_EQ(s.heads_per_thread, e.heads) << e.tokens << " tokens";
   }
 }
 
@@ -123,7 +149,7 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
     MropeRun r = make_run(c, rng);
     DeviceCopies device(tensors_of(r), /*misalign=*/false);
     const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
-    const int pairs = cuda::choose_pairs_per_thread(p);
+    const int pairs = cuda::choose_pairs_per_thread(p, 132);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
     cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block);
     s.programmatic = rng() % 2 == 0;
@@ -164,7 +190,7 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       DeviceCopies device(tensors_of(r), /*misalign=*/false);
       const detail::Problem p =
           detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
-      const int pairs = cuda::choose_pairs_per_thread(p);
+      const int pairs = cuda::choose_pairs_per_thread(p, 132);
       ASSERT_EQ(pairs, 8);
       const cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
       ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
