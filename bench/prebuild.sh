@@ -7,7 +7,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$repo/build-device}
 stash=$build-objects  # what only a rebuild needs, kept beside the tree (not carried)
-[[ -d $repo/.deps ]] || "$repo/bench/prepare_deps.sh"
+# A .deps left half-made by a failed run (no COMPLETE marker) is made again: a tree configured
+# without it points at this machine's headers, which the GPU machine lacks.
+[[ -f $repo/.deps/COMPLETE ]] || "$repo/bench/prepare_deps.sh"
 if [[ -d $stash ]]; then  # back in place, so this build is incremental
   (cd "$stash" && find . -type f -print0 | xargs -0 -r cp --parents -a -t "$build")
   rm -rf "$stash"

@@ -6,6 +6,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 deps=${1:-$repo/.deps}
+rm -f "$deps/COMPLETE"
 mkdir -p "$deps/include"
 for header_dir in dlpack nlohmann CLI; do
   if [[ ! -d /usr/include/$header_dir ]]; then
@@ -21,4 +22,5 @@ if [[ ! -f /usr/src/googletest/CMakeLists.txt ]]; then
 fi
 rm -rf "${deps:?}/googletest"
 cp -r /usr/src/googletest "$deps/googletest"
+touch "$deps/COMPLETE"  # bench/prebuild.sh reruns this script until the marker is there
 echo "prepare_deps: $(du -sh "$deps" | cut -f1) in $deps"

@@ -296,7 +296,7 @@ class Case {
                        int* pairs_out = nullptr, int pairs_divisor = 1, int streaming = -1) {
     std::vector<cuda::RotaryParams> params;
     const detail::Problem first = detail::make_problem(args(0));
-    const int pairs = std::max(1, cuda::choose_pairs_per_thread(first, sms) / pairs_divisor);
+    const int pairs = std::max(1, cuda::choose_pairs_per_thread(first) / pairs_divisor);
     if (pairs_out) *pairs_out = pairs;
     cuda::LaunchShape shape =
         heads_per_thread == 0
@@ -594,10 +594,11 @@ int main(int argc, char** argv) {
       Case c(device, shape, tokens, cache, stream, m.mrope);
       const std::string name =
           std::string(shape.name) + (!m.mrope.enabled ? "" : m.mrope.interleaved ? " mrope-i" : " mrope-c");
-      // The chosen pairs per thread, then half as many (a row of its own); multimodal shapes
-      // also with evict-first q/k accesses forced off and on (rows marked "-" and "cs").
+      // The chosen pairs per thread, then half as many (a row of its own); contiguous multimodal
+      // sections also with evict-first q/k accesses forced off and on (rows marked "-" and "cs";
+      // interleaved sections have no evict-first kernels).
       std::vector<int> streaming_options = {-1};
-      if (m.mrope.enabled) streaming_options = {0, 1};
+      if (m.mrope.enabled && !m.mrope.interleaved) streaming_options = {0, 1};
       for (int divisor : {1, 2})
         for (int streaming : streaming_options) {
           int pairs = 0;

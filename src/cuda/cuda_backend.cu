@@ -112,7 +112,7 @@ void run_cuda(const Problem& problem) {
   using namespace ropekit::cuda;
   const DeviceGuard guard(problem.device_id);
   const DeviceTraits traits = device_traits(problem.device_id);
-  const int pairs = choose_pairs_per_thread(problem, traits.multiprocessors);
+  const int pairs = choose_pairs_per_thread(problem);
   LaunchShape shape = choose_launch_shape(problem, pairs, traits.multiprocessors);
   if (const std::string error = launch_shape_error(problem, shape); !error.empty())
     throw Error("cuda: " + error);

@@ -49,7 +49,7 @@ bool streaming_accesses(const detail::Problem& p, int pairs_per_thread) {
   return ok;
 }
 
-int choose_pairs_per_thread(const detail::Problem& p, int multiprocessor_count) {
+int choose_pairs_per_thread(const detail::Problem& p) {
   const int64_t x_bytes = element_size(p.x_dtype);
   const int64_t cache_bytes = element_size(p.cache_dtype);
   const int64_t half = p.rotary_dim / 2;
@@ -61,11 +61,10 @@ int choose_pairs_per_thread(const detail::Problem& p, int multiprocessor_count) 
     if (contiguous_sections &&
         (p.mrope_section[0] % pairs != 0 || (p.mrope_section[0] + p.mrope_section[1]) % pairs != 0))
       continue;
-    // From a wave of resident threads on, contiguous sections run with several heads per thread
-    // (choose_launch_shape), and 4 pairs did best there in the H200 sweep (Qwen2-VL-7B at
-    // T = 1024: 6.1 us with 4 heads of 4 pairs, 6.2-6.4 with 8 pairs).
-    if (contiguous_sections && pairs > 4 && one_head_waves(p, 4, multiprocessor_count) >= 1)
-      continue;
+    // Contiguous sections: at most 4 pairs, the faster choice in the H200 sweeps at every size
+    // where the launch shape differs (Qwen2-VL-7B, 8 vs 4 pairs: T = 256 in 3.1 vs 2.5 us with
+    // one head per thread; T = 1024 in 6.2-6.4 vs 6.1 with four).
+    if (contiguous_sections && pairs > 4) continue;
     // NeoX: two slices of `pairs` elements; GPT-J: one slice of 2 * pairs interleaved elements,
     // up to 32 bytes (two 16-byte accesses: as many bytes per thread as NeoX moves, so the cos/sin
     // registers and index work are spent on as much data). Each access at most 16 bytes.

@@ -59,7 +59,7 @@ TEST(CudaLaunchShape, CoversEveryWorkItemOnce) {
     const Case c = random_case(rng);
     const Problem problem = make_problem(c, rng());
     const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-    const int pairs = cuda::choose_pairs_per_thread(p, 132);
+    const int pairs = cuda::choose_pairs_per_thread(p);
     SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " " +
                  c.describe() + " pairs " + std::to_string(pairs));
     ASSERT_EQ((p.rotary_dim / 2) % pairs, 0);
@@ -97,7 +97,7 @@ TEST(CudaLaunchShape, StreamingOnlyForWholeSectors) {
     // Host buffers are only 16-byte aligned; the decision reads addresses, never memory, so the
     // tensors are placed at a device-like (256-byte aligned) address for it.
     place_at_aligned_addresses(p);
-    const int pairs = cuda::choose_pairs_per_thread(p, 132);
+    const int pairs = cuda::choose_pairs_per_thread(p);
     const bool chosen = cuda::streaming_accesses(p, pairs);
     EXPECT_EQ(cuda::make_launch_shape(p, pairs, 1, 128).streaming, chosen);
     return chosen;
@@ -157,7 +157,7 @@ TEST(CudaLaunchShape, RejectsCachesBeyondThirtyTwoBitRows) {
   Case c;
   const Problem problem = make_problem(c, fresh_seed());
   detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-  const int pairs = cuda::choose_pairs_per_thread(p, 132);
+  const int pairs = cuda::choose_pairs_per_thread(p);
   const cuda::LaunchShape s = cuda::choose_launch_shape(p, pairs, 132);
   EXPECT_EQ(cuda::launch_shape_error(p, s), "");
   detail::Problem wide_rows = p;
@@ -193,7 +193,7 @@ TEST(CudaLaunchShape, EveryShapeGivesTheOraclesAnswer) {
     Problem problem = make_problem(c, rng());
     DeviceMirror mirror(problem);
     const detail::Problem p = detail::make_problem(mirror.device_args());
-    const int pairs = cuda::choose_pairs_per_thread(p, 132);
+    const int pairs = cuda::choose_pairs_per_thread(p);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
     cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block);
     s.programmatic = rng() % 2 == 0;
@@ -241,7 +241,7 @@ TEST(CudaLaunchShape, ProgrammaticLaunchesSeeThePreviousResults) {
   RotaryArgs backward = forward;
   backward.inverse = true;
   const detail::Problem pf = detail::make_problem(forward), pb = detail::make_problem(backward);
-  const int pairs = cuda::choose_pairs_per_thread(pf, 132);
+  const int pairs = cuda::choose_pairs_per_thread(pf);
   cuda::LaunchShape s = cuda::choose_launch_shape(pf, pairs, 132);
   s.programmatic = true;
   // A different shape for the inverse, so the two kernels' blocks overlap differently.

@@ -69,8 +69,8 @@ TEST(CudaMrope, SectionsDtypesAndForms) {
 // one section. Interleaved sections gather a token's columns in shared memory first: any chunk.
 TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   const struct { std::array<int64_t, 3> section; bool interleaved; int pairs; } expected[] = {
-      {{16, 24, 24}, false, 8}, {{24, 20, 20}, false, 4}, {{11, 11, 10}, false, 1},
-      {{2, 28, 2}, false, 2},   {{0, 0, 32}, false, 8},   {{24, 20, 20}, true, 8},
+      {{16, 24, 24}, false, 4}, {{24, 20, 20}, false, 4}, {{11, 11, 10}, false, 1},
+      {{2, 28, 2}, false, 2},   {{0, 0, 32}, false, 4},   {{24, 20, 20}, true, 8},
       {{11, 11, 10}, true, 8}};
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
@@ -84,7 +84,7 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
     MropeRun r = make_run(c, rng);
     detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
     place_at_aligned_addresses(p);  // as cudaMalloc would (host buffers: 16 bytes)
-    const int pairs = cuda::choose_pairs_per_thread(p, 132);
+    const int pairs = cuda::choose_pairs_per_thread(p);
     EXPECT_EQ(pairs, e.pairs) << e.section[0] << "/" << e.section[1] << "/" << e.section[2]
                               << (e.interleaved ? " interleaved" : " contiguous");
     // Evict-first q/k accesses: never for interleaved sections (slower there), else where whole
@@ -103,12 +103,12 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   }
 }
 
-// Contiguous sections on launches of at least a wave of resident threads (132 SMs x 2048 with one
-// head per thread): 4 pairs and several heads per thread, one cos/sin load shared by them; below
-// that 8 pairs and one head per thread. Interleaved sections keep plain RoPE's choice.
+// Contiguous sections: 4 pairs per thread; on launches of at least a wave of resident threads
+// (132 SMs x 2048 with one head per thread) several heads per thread, one cos/sin load shared by
+// them, below that one. Interleaved sections keep plain RoPE's choice (8 pairs, one head).
 TEST(CudaMrope, LargeContiguousLaunchesShareCosSinOverHeads) {
   const struct { int64_t tokens; bool interleaved; int pairs, heads; } expected[] = {
-      {16, false, 8, 1},   {1024, false, 8, 1}, {2048, false, 4, 4},
+      {16, false, 4, 1},   {1024, false, 4, 1}, {2048, false, 4, 4},
       {8192, false, 4, 8}, {8192, true, 8, 1}};  // 16 heads: 2048 x 16 x 16 chunks = 1.9 waves
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
@@ -122,7 +122,7 @@ TEST(CudaMrope, LargeContiguousLaunchesShareCosSinOverHeads) {
     MropeRun r = make_run(c, rng);
     detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
     place_at_aligned_addresses(p);
-    const int pairs = cuda::choose_pairs_per_thread(p, 132);
+    const int pairs = cuda::choose_pairs_per_thread(p);
     const cuda::LaunchShape s = cuda::choose_launch_shape(p, pairs, 132);
     EXPECT_EQ(pairs, e.pairs) << e.tokens << " tokens";
     EXPECT_EQ(s.heads_per_thread, e.heads) << e.tokens << " tokens";
@@ -149,7 +149,7 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
     MropeRun r = make_run(c, rng);
     DeviceCopies device(tensors_of(r), /*misalign=*/false);
     const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
-    const int pairs = cuda::choose_pairs_per_thread(p, 132);
+    const int pairs = cuda::choose_pairs_per_thread(p);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
     cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block);
     s.programmatic = rng() % 2 == 0;
@@ -190,8 +190,7 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       DeviceCopies device(tensors_of(r), /*misalign=*/false);
       const detail::Problem p =
           detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
-      const int pairs = cuda::choose_pairs_per_thread(p, 132);
-      ASSERT_EQ(pairs, 8);
+      const int pairs = 8;  // legal for both forms: the sections are multiples of 8
       const cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
       ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
       SCOPED_TRACE("seed " + std::to_string(seed) + (interleaved ? " interleaved" : " contiguous") +
