@@ -11,6 +11,7 @@ import argparse
 import ctypes
 import math
 import statistics
+import sys
 
 import torch
 
@@ -134,6 +135,11 @@ def graph_us_per_call(calls, stream):
     return statistics.median(times)
 
 
+# ropekit vs the composed ops on the same bf16 inputs in [-2, 2): each rounds a float32 result
+# of magnitude below 2 * sqrt(2) to bf16, whose spacing there is 2^-6; two spacings allowed.
+MAX_DIFF = 2 * 2.0**-6
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--library", required=True, help="path to libropekit.so")
@@ -155,6 +161,7 @@ def main():
     print(f"{'shape':22} {'T':>6} {'ropekit_us':>10} {'eager_us':>10} {'compile_us':>10} "
           f"{'eager/rk':>8} {'compile/rk':>10} {'max_diff':>9}")
     torch.manual_seed(0)
+    mismatches = 0
     for name, heads, kv_heads, head_size, rotary_dim, is_neox in SHAPES:
         cache = torch.rand(MAX_POSITION, rotary_dim, device="cuda") * 2 - 1
         for tokens in args.tokens:
@@ -168,6 +175,9 @@ def main():
                 data.append((positions, q, k))
             calls_per_graph = max(sets, 16) // sets * sets
             picks = [data[i % sets] for i in range(calls_per_graph)]
+            # The inputs were filled on the default stream: the side stream waits for them (without
+            # this, the clones below could copy a half-filled tensor: a max_diff of 3.9 once).
+            stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
                 # Same answer first (one call each on copies of set 0).
                 p, q, k = data[0]
@@ -185,8 +195,14 @@ def main():
                 comp = graph_us_per_call(
                     [lambda p=p, q=q, k=k: compiled(p, q, k, cache, head_size, rotary_dim, is_neox)
                      for p, q, k in picks], stream)
+            mismatch = diff > MAX_DIFF
+            mismatches += mismatch
             print(f"{name:22} {tokens:6d} {rk:10.2f} {eager:10.2f} {comp:10.2f} "
-                  f"{eager / rk:7.1f}x {comp / rk:9.1f}x {diff:9.2g}", flush=True)
+                  f"{eager / rk:7.1f}x {comp / rk:9.1f}x {diff:9.2g}"
+                  f"{'  [MISMATCH]' if mismatch else ''}", flush=True)
+    if mismatches:
+        print(f"FAIL: {mismatches} case(s) differ from the composed ops by more than {MAX_DIFF}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
