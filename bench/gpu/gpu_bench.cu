@@ -85,6 +85,24 @@ __global__ void fill_f32(float* data, int64_t count, uint64_t seed) {
   }
 }
 
+// A float32 cos/sin cache of kMaxPosition rows of `rotary_dim` columns on the device, filled
+// with values in [-1, 1) (timings do not depend on them), freed with its scope.
+class DeviceCache {
+ public:
+  explicit DeviceCache(int rotary_dim) {
+    const int64_t elems = kMaxPosition * rotary_dim;
+    check(cudaMalloc(&data_, elems * 4), "malloc cache");
+    fill_f32<<<1024, 256>>>(data_, elems, 7);
+  }
+  ~DeviceCache() { cudaFree(data_); }
+  DeviceCache(const DeviceCache&) = delete;
+  DeviceCache& operator=(const DeviceCache&) = delete;
+  const float* get() const { return data_; }
+
+ private:
+  float* data_ = nullptr;
+};
+
 __global__ void empty_kernel() {}
 
 // The empty kernel as ropekit's kernel starts: allow the next launch, wait for the previous one.
@@ -436,16 +454,13 @@ int main(int argc, char** argv) {
     // Under a profiler: the multimodal shapes at T = 16384, random positions, plain then
     // multimodal RoPE, each run once.
     for (const MropeShape& m : kMropeShapes) {
-      float* cache = nullptr;
-      check(cudaMalloc(&cache, kMaxPosition * m.shape.rotary_dim * 4), "malloc cache");
-      fill_f32<<<1024, 256>>>(cache, kMaxPosition * m.shape.rotary_dim, 7);
-      Case plain(device, m.shape, 16384, cache, stream);
-      Case multimodal(device, m.shape, 16384, cache, stream, m.mrope);
+      const DeviceCache cache(m.shape.rotary_dim);
+      Case plain(device, m.shape, 16384, cache.get(), stream);
+      Case multimodal(device, m.shape, 16384, cache.get(), stream, m.mrope);
       for (Case* c : {&plain, &multimodal}) {
         rotary_embedding(c->args(0));
         check(cudaStreamSynchronize(stream), "profiled call");
       }
-      cudaFree(cache);
     }
     return 0;
   }
@@ -454,15 +469,13 @@ int main(int argc, char** argv) {
     // contender run once; prefill also with sequential positions. With --time, the prefill cases
     // are timed instead (graph replays), to compare the two position patterns.
     for (const Shape& shape : {kShapes[0], kShapes[1], kShapes[2], kShapes[4]}) {
-      float* cache = nullptr;
-      check(cudaMalloc(&cache, kMaxPosition * shape.rotary_dim * 4), "malloc cache");
-      fill_f32<<<1024, 256>>>(cache, kMaxPosition * shape.rotary_dim, 7);
+      const DeviceCache cache(shape.rotary_dim);
       const std::vector<int64_t> token_counts =
           profile_timed ? std::vector<int64_t>{16384} : std::vector<int64_t>{1, 16, 16384};
       for (int64_t tokens : token_counts)
         for (bool sequential : {false, true}) {
           if (sequential && tokens < 16384) continue;
-          Case c(device, shape, tokens, cache, stream, {}, sequential);
+          Case c(device, shape, tokens, cache.get(), stream, {}, sequential);
           if (!profile_timed) {
             c.run_once_for_profiler();
             continue;
@@ -472,7 +485,6 @@ int main(int argc, char** argv) {
                       shape.name, sequential ? "sequential" : "random", rope * 1e6, copy * 1e6,
                       100 * copy / rope);
         }
-      cudaFree(cache);
     }
     return 0;
   }
@@ -489,12 +501,9 @@ int main(int argc, char** argv) {
   int failures = 0;
   for (const Shape& shape : kShapes) {
     if (mrope_only) break;
-    const int64_t cache_elems = kMaxPosition * shape.rotary_dim;
-    float* cache = nullptr;
-    check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
-    fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
+    const DeviceCache cache(shape.rotary_dim);
     for (int64_t tokens : token_counts) {
-      Case c(device, shape, tokens, cache, stream);
+      Case c(device, shape, tokens, cache.get(), stream);
       const double rope = c.ropekit_seconds();
       const double no_pdl = c.shape_seconds(0, 0, false, device.sms);
       const double naive = c.naive_seconds();
@@ -514,7 +523,6 @@ int main(int argc, char** argv) {
                   ok_no_pdl ? "" : "  [no_pdl misses]");
       std::fflush(stdout);
     }
-    cudaFree(cache);
   }
 
   // Multimodal RoPE against plain RoPE on the same shape (issue 4: within 10%). The cache, q and k
@@ -523,14 +531,11 @@ int main(int argc, char** argv) {
   std::printf("%-22s %-12s %6s %9s %9s %7s\n", "shape", "sections", "T", "plain_us", "mrope_us",
               "ratio");
   for (const MropeShape& m : kMropeShapes) {
-    const int64_t cache_elems = kMaxPosition * m.shape.rotary_dim;
-    float* cache = nullptr;
-    check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
-    fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
+    const DeviceCache cache(m.shape.rotary_dim);
     for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(256), int64_t(1024), int64_t(4096),
                            int64_t(16384)}) {
-      Case plain(device, m.shape, tokens, cache, stream);
-      Case multimodal(device, m.shape, tokens, cache, stream, m.mrope);
+      Case plain(device, m.shape, tokens, cache.get(), stream);
+      Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
       const double plain_s = plain.ropekit_seconds();
       const double mrope_s = multimodal.ropekit_seconds();
       const bool ok = mrope_s <= 1.10 * plain_s;
@@ -540,7 +545,6 @@ int main(int argc, char** argv) {
                   plain_s * 1e6, mrope_s * 1e6, mrope_s / plain_s, ok ? "" : "  [MISSES TARGET]");
       std::fflush(stdout);
     }
-    cudaFree(cache);
   }
 
   // The same with the positions of one real prompt (vision_positions; plain RoPE 0, 1, 2, ...):
@@ -549,13 +553,10 @@ int main(int argc, char** argv) {
   std::printf("%-22s %-12s %6s %9s %9s %7s\n", "shape", "sections", "T", "plain_us", "mrope_us",
               "ratio");
   for (const MropeShape& m : kMropeShapes) {
-    const int64_t cache_elems = kMaxPosition * m.shape.rotary_dim;
-    float* cache = nullptr;
-    check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
-    fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
+    const DeviceCache cache(m.shape.rotary_dim);
     for (int64_t tokens : {int64_t(1024), int64_t(16384)}) {
-      Case plain(device, m.shape, tokens, cache, stream, {}, true);
-      Case multimodal(device, m.shape, tokens, cache, stream, m.mrope, true);
+      Case plain(device, m.shape, tokens, cache.get(), stream, {}, true);
+      Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope, true);
       const double plain_s = plain.ropekit_seconds();
       const double mrope_s = multimodal.ropekit_seconds();
       std::printf("%-22s %-12s %6lld %9.2f %9.2f %7.3f\n", m.shape.name,
@@ -563,7 +564,6 @@ int main(int argc, char** argv) {
                   plain_s * 1e6, mrope_s * 1e6, mrope_s / plain_s);
       std::fflush(stdout);
     }
-    cudaFree(cache);
   }
 
   if (!sweep) {
@@ -586,12 +586,9 @@ int main(int argc, char** argv) {
   for (const MropeShape& m : kMropeShapes) sweep_shapes.push_back(m);
   for (const MropeShape& m : sweep_shapes) {
     const Shape& shape = m.shape;
-    const int64_t cache_elems = kMaxPosition * shape.rotary_dim;
-    float* cache = nullptr;
-    check(cudaMalloc(&cache, cache_elems * 4), "malloc cache");
-    fill_f32<<<1024, 256>>>(cache, cache_elems, 7);
+    const DeviceCache cache(shape.rotary_dim);
     for (int64_t tokens : {int64_t(16), int64_t(256), int64_t(1024), int64_t(4096), int64_t(16384)}) {
-      Case c(device, shape, tokens, cache, stream, m.mrope);
+      Case c(device, shape, tokens, cache.get(), stream, m.mrope);
       const std::string name =
           std::string(shape.name) + (!m.mrope.enabled ? "" : m.mrope.interleaved ? " mrope-i" : " mrope-c");
       // The chosen pairs per thread, then half as many (a row of its own); contiguous multimodal
@@ -616,7 +613,6 @@ int main(int argc, char** argv) {
           std::fflush(stdout);
         }
     }
-    cudaFree(cache);
   }
   std::printf("\n%s: %d case(s) miss a target of issue 3 or 4\n", failures ? "FAIL" : "PASS", failures);
   return failures ? 2 : 0;
