@@ -3,12 +3,15 @@
 // copy of the same bytes, all timed as CUDA-graph replays in one run. Working sets rotate among
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
-// Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope]
+// Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope] | --order |
+//        --interleaved-choices
 // (--quick: fewer token counts; --no-sweep: no launch-shape sweep, for timing library variants
 // against each other; --mrope: only the multimodal tables and sweep rows; --profile: decode and
 // prefill cases of four shapes, ropekit, naive and touch kernels each run once outside graphs, for
 // ncu; with --time, the prefill cases timed instead; with --mrope, the multimodal shapes' plain and
-// multimodal calls at T = 16384 instead)
+// multimodal calls at T = 1024 and 16384 in both grid orders instead; --order: the library's
+// launches in the 3-D and the token-major grid order; --interleaved-choices: candidate launches
+// for interleaved multimodal sections, timed round-robin)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -17,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -301,6 +305,18 @@ class Case {
     check(cudaStreamSynchronize(stream_), "profiled calls");
   }
 
+  // One call of the library's kernel in a given grid order (0: 3-D, 1: token-major), for a profiler.
+  void run_once_in_grid_order(int sms, bool token_major) {
+    const detail::Problem problem = detail::make_problem(args(0));
+    const int pairs = cuda::choose_pairs_per_thread(problem);
+    cuda::LaunchShape shape = cuda::choose_launch_shape(problem, pairs, sms);
+    cuda::order_grid(shape, token_major);
+    check(cuda::launch_rotary(cuda::make_params(problem, shape), shape, DType::bfloat16,
+                              DType::float32, shape_.is_neox, pairs, stream_),
+          "launch");
+    check(cudaStreamSynchronize(stream_), "profiled call");
+  }
+
   double ropekit_seconds() {
     return graph_seconds_per_call(stream_, calls(), [&](int k) { rotary_embedding(args(k % sets_)); });
   }
@@ -310,8 +326,10 @@ class Case {
   // pairs_divisor > 1 narrows the chosen pairs per thread (still a legal choice: narrower accesses
   // need less alignment).
   // streaming: -1 as the library chooses, else evict-first q/k accesses forced off (0) or on (1).
+  // grid_order: -1 as chosen, 0 the 3-D grid, 1 token-major (cuda::order_grid).
   double shape_seconds(int heads_per_thread, int block_threads, bool programmatic, int sms,
-                       int* pairs_out = nullptr, int pairs_divisor = 1, int streaming = -1) {
+                       int* pairs_out = nullptr, int pairs_divisor = 1, int streaming = -1,
+                       int grid_order = -1) {
     std::vector<cuda::RotaryParams> params;
     const detail::Problem first = detail::make_problem(args(0));
     const int pairs = std::max(1, cuda::choose_pairs_per_thread(first) / pairs_divisor);
@@ -322,6 +340,7 @@ class Case {
             : cuda::make_launch_shape(first, pairs, heads_per_thread, block_threads);
     shape.programmatic = programmatic;
     if (streaming >= 0) shape.streaming = pairs >= 2 && streaming == 1;
+    if (grid_order >= 0) cuda::order_grid(shape, grid_order == 1);
     for (int i = 0; i < sets_; ++i)
       params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
     return graph_seconds_per_call(stream_, calls(), [&](int k) {
@@ -450,16 +469,85 @@ int main(int argc, char** argv) {
   std::printf("empty kernel in a graph: %.2f us per call; with programmatic launch: %.2f us\n\n",
               empty * 1e6, empty_programmatic * 1e6);
 
-  if (profile && mrope_only) {
-    // Under a profiler: the multimodal shapes at T = 16384, random positions, plain then
-    // multimodal RoPE, each run once.
+  if (flag("--interleaved-choices")) {
+    // Candidate launches for interleaved multimodal sections, timed round-robin five times each
+    // (run-to-run spread of this kernel is a few percent): median and minimum per candidate.
+    struct Candidate {
+      const char* name;
+      int heads, block, pairs_divisor, streaming, grid_order;
+    };
+    const Candidate candidates[] = {
+        {"8p 1/128", 1, 128, 1, 0, 0}, {"8p 1/128 tm", 1, 128, 1, 0, 1},
+        {"4p 8/64", 8, 64, 2, 0, 0},   {"4p 4/64", 4, 64, 2, 0, 0},
+        {"4p 4/128", 4, 128, 2, 0, 0},
+    };
+    const MropeShape& m = kMropeShapes[1];
+    const DeviceCache cache(m.shape.rotary_dim);
+    for (int64_t tokens : {int64_t(1024), int64_t(4096), int64_t(16384)}) {
+      Case plain(device, m.shape, tokens, cache.get(), stream);
+      Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
+      std::vector<std::vector<double>> times(std::size(candidates) + 1);
+      for (int round = 0; round < 5; ++round) {
+        times[0].push_back(plain.ropekit_seconds());
+        for (size_t k = 0; k < std::size(candidates); ++k) {
+          const Candidate& c = candidates[k];
+          times[k + 1].push_back(multimodal.shape_seconds(c.heads, c.block, true, device.sms,
+                                                          nullptr, c.pairs_divisor, c.streaming,
+                                                          c.grid_order));
+        }
+      }
+      for (size_t k = 0; k < times.size(); ++k) {
+        std::sort(times[k].begin(), times[k].end());
+        std::printf("%-12s T=%-6lld %-14s median %8.2f us  min %8.2f us\n", m.shape.name,
+                    (long long)tokens, k == 0 ? "plain" : candidates[k - 1].name,
+                    times[k][2] * 1e6, times[k][0] * 1e6);
+      }
+      std::fflush(stdout);
+    }
+    return 0;
+  }
+  if (flag("--order")) {
+    // Grid order: the 3-D grid vs token-major, plain and multimodal RoPE.
+    std::printf("%-22s %-12s %6s %9s %9s %9s %9s\n", "shape", "sections", "T", "plain_3d",
+                "plain_tm", "mrope_3d", "mrope_tm");
     for (const MropeShape& m : kMropeShapes) {
       const DeviceCache cache(m.shape.rotary_dim);
-      Case plain(device, m.shape, 16384, cache.get(), stream);
-      Case multimodal(device, m.shape, 16384, cache.get(), stream, m.mrope);
-      for (Case* c : {&plain, &multimodal}) {
-        rotary_embedding(c->args(0));
-        check(cudaStreamSynchronize(stream), "profiled call");
+      for (int64_t tokens : {int64_t(256), int64_t(1024), int64_t(4096), int64_t(16384)}) {
+        Case plain(device, m.shape, tokens, cache.get(), stream);
+        Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
+        double t[4];
+        int k = 0;
+        for (Case* c : {&plain, &multimodal})
+          for (int order : {0, 1})
+            t[k++] = c->shape_seconds(0, 0, true, device.sms, nullptr, 1, -1, order);
+        std::printf("%-22s %-12s %6lld", m.shape.name,
+                    m.mrope.interleaved ? "interleaved" : "contiguous", (long long)tokens);
+        for (double v : t) std::printf(" %9.2f", v * 1e6);
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
+    for (const Shape& shape : kShapes) {
+      const DeviceCache cache(shape.rotary_dim);
+      for (int64_t tokens : {int64_t(4096), int64_t(16384)}) {
+        Case c(device, shape, tokens, cache.get(), stream);
+        std::printf("%-22s %-12s %6lld %9.2f %9.2f\n", shape.name, "plain", (long long)tokens,
+                    c.shape_seconds(0, 0, true, device.sms, nullptr, 1, -1, 0) * 1e6,
+                    c.shape_seconds(0, 0, true, device.sms, nullptr, 1, -1, 1) * 1e6);
+      }
+    }
+    return 0;
+  }
+  if (profile && mrope_only) {
+    // Under a profiler: the multimodal shapes at T = 1024 and 16384, random positions, plain then
+    // multimodal RoPE, each run once in each grid order (3-D, then token-major).
+    for (const MropeShape& m : kMropeShapes) {
+      const DeviceCache cache(m.shape.rotary_dim);
+      for (int64_t tokens : {int64_t(1024), int64_t(16384)}) {
+        Case plain(device, m.shape, tokens, cache.get(), stream);
+        Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
+        for (Case* c : {&plain, &multimodal})
+          for (bool token_major : {false, true}) c->run_once_in_grid_order(device.sms, token_major);
       }
     }
     return 0;

@@ -31,8 +31,14 @@ LaunchShape choose_launch_shape(const detail::Problem& problem, int pairs_per_th
 
 // The shape for `heads_per_thread` and blocks of about `block_threads` threads (clamped to
 // [32, kMaxBlockThreads]): block (chunks, head groups, tokens) and the grid that covers the problem.
+// token_major: as order_grid.
 LaunchShape make_launch_shape(const detail::Problem& problem, int pairs_per_thread,
-                              int heads_per_thread, int block_threads);
+                              int heads_per_thread, int block_threads, bool token_major = false);
+
+// The grid in token-major order (LaunchShape::token_major: a token block's blocks numbered next
+// to each other in a 1-D grid) where a token block has several blocks and the 1-D grid fits in
+// 2^31 - 1 blocks, or back in the 3-D order.
+void order_grid(LaunchShape& shape, bool token_major);
 
 // Why the kernel cannot index this problem with this shape, or "" when it can.
 std::string launch_shape_error(const detail::Problem& problem, const LaunchShape& shape);

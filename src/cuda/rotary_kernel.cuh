@@ -289,9 +289,10 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
   int columns;    // frequencies of the block's chunks: blockDim.x * kPairs
   int first;      // the first of them
 
-  __device__ __forceinline__ FactorSource(const RotaryParams&, int)
+  // `chunk` is any of the block's chunks: the block's first is chunk - threadIdx.x.
+  __device__ __forceinline__ FactorSource(const RotaryParams&, int chunk)
       : columns(int(blockDim.x) * kPairs),
-        first(int(blockIdx.z) * int(blockDim.x) * kPairs) {
+        first((chunk - int(threadIdx.x)) * kPairs) {
     extern __shared__ float4 gathered[];  // 16-byte aligned: chunks are read as vectors
     row = reinterpret_cast<float*>(gathered) + threadIdx.z * 2 * columns;
   }
@@ -336,14 +337,16 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
 
   // A thread with no head or chunk of its own (the edges of the grid): its share of the gather
   // when its token exists, and the barrier.
-  __device__ __forceinline__ static void take_part(const RotaryParams& p, uint32_t token) {
+  // `chunk`: the thread's chunk index, past the head's end or not (it only locates the block).
+  __device__ __forceinline__ static void take_part(const RotaryParams& p, uint32_t token,
+                                                   int chunk) {
     if (token >= p.num_tokens) {
       block_barrier();
       return;
     }
     const TokenIndex where(p, token);
     const PositionSource<3> positions(p, where);
-    const FactorSource factors(p, 0);
+    const FactorSource factors(p, chunk);
     wait_for_previous_kernel();
     factors.gather(p, positions.load(p));
   }
@@ -483,20 +486,22 @@ __device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const T
 }
 
 // kStreams: plain or multimodal RoPE (separate instantiations); kStreaming: q/k accesses marked
-// evict-first (load_x / store_x; the host decides). Thread (chunk, group, token)
-// comes straight from the 3-D block and grid (LaunchShape). Programmatic dependent launch: the
-// next kernel may be scheduled at once; this one waits for the previous kernel's results only
-// once its addresses are computed (threads outside the problem exit without touching memory).
+// evict-first (load_x / store_x; the host decides). Thread (chunk, group, token) comes from the
+// 3-D block and the block's index (BlockIndex: the 3-D grid, or the token-major 1-D one).
+// Programmatic dependent launch: the next kernel may be scheduled at once; this one waits for the
+// previous kernel's results only once its addresses are computed (threads outside the problem
+// exit without touching memory).
 template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams,
           bool kStreaming>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
-  const uint32_t token = blockIdx.x * blockDim.z + threadIdx.z;
-  const int group = int(blockIdx.y * blockDim.y + threadIdx.y);
-  const int chunk = int(blockIdx.z * blockDim.x + threadIdx.x);
+  const BlockIndex block(p, blockIdx.x, blockIdx.y, blockIdx.z);
+  const uint32_t token = block.token * blockDim.z + threadIdx.z;
+  const int group = int(block.group * blockDim.y + threadIdx.y);
+  const int chunk = int(block.chunk * blockDim.x + threadIdx.x);
   allow_next_kernel_to_launch();
   if (token >= p.num_tokens || group >= p.head_groups || chunk >= p.chunks_per_head) {
     if constexpr (kStreams == Streams::interleaved_sections)
-      FactorSource<C, kPairs, kStreams>::take_part(p, token);
+      FactorSource<C, kPairs, kStreams>::take_part(p, token, chunk);
     return;
   }
   const TokenIndex where(p, token);

@@ -29,6 +29,11 @@ struct RotaryParams {
   // [chunk * pairs, (chunk + 1) * pairs) of heads group, group + head_groups, ... of the token.
   int head_groups = 0;
   int chunks_per_head = 0;
+  // Grid order (LaunchShape::token_major): 0 for a 3-D grid (token blocks, head-group blocks,
+  // chunk blocks); else the head-group and chunk blocks of one token block are numbered
+  // consecutively in a 1-D grid, blocks_per_token_block of them, chunk_blocks of each group block.
+  uint32_t blocks_per_token_block = 0;
+  uint32_t chunk_blocks = 1;
   uint32_t num_tokens = 0;  // the host rejects more (the grid indexes tokens in 32 bits)
   uint32_t seq = 0;         // tokens are (batch, seq); batch = num_tokens / seq
   const void* positions = nullptr;
@@ -51,6 +56,32 @@ struct RotaryParams {
   bool copy_tail = false;  // out of place with rotary_dim < head_size: copy the pass-through part
 };
 
+#if defined(__CUDACC__)
+#define ROPEKIT_HOST_DEVICE __host__ __device__
+#else
+#define ROPEKIT_HOST_DEVICE
+#endif
+
+// A block's (token block, head-group block, chunk block) from its grid coordinates: the 3-D grid's
+// own, or decoded from the 1-D token-major grid (two divisions). The kernel and the host tests
+// that walk the grid share it.
+struct BlockIndex {
+  uint32_t token, group, chunk;
+
+  ROPEKIT_HOST_DEVICE BlockIndex(const RotaryParams& p, uint32_t x, uint32_t y, uint32_t z) {
+    if (p.blocks_per_token_block == 0) {
+      token = x;
+      group = y;
+      chunk = z;
+    } else {
+      token = x / p.blocks_per_token_block;
+      const uint32_t within = x - token * p.blocks_per_token_block;
+      group = within / p.chunk_blocks;
+      chunk = within - group * p.chunk_blocks;
+    }
+  }
+};
+
 // The launch shape, chosen on the host (launch_config.hpp). Blocks are three-dimensional
 // (chunks, head groups, tokens) so the kernel reads its indices off the hardware instead of
 // dividing a linear thread index: on small launches those divisions were a visible part of the
@@ -62,6 +93,12 @@ struct LaunchShape {
   int chunks_per_head = 0;   // rotary_dim / 2 / pairs_per_thread
   unsigned block[3] = {1, 1, 1};  // chunks, head groups, tokens per block
   unsigned grid[3] = {1, 1, 1};   // token blocks, head-group blocks, chunk blocks
+  // When a token's heads span several blocks: those blocks numbered next to each other in a 1-D
+  // grid (grid[0] = all blocks), so they run at the same time and the token's cache rows are read
+  // from DRAM once; a 3-D grid runs all tokens' first head-group blocks before any second one.
+  bool token_major = false;
+  unsigned blocks_per_token_block = 1;  // head-group blocks x chunk blocks
+  unsigned chunk_blocks = 1;
   // Programmatic dependent launch (sm_90+): the kernel may start while the previous kernel on the
   // stream finishes; it waits for that kernel's results before its first memory access.
   bool programmatic = false;

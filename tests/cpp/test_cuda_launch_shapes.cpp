@@ -34,6 +34,7 @@ void expect_exact_cover(const detail::Problem& p, const cuda::LaunchShape& s) {
   ASSERT_LE(s.block_threads(), uint64_t(cuda::kMaxBlockThreads));
   ASSERT_LE(s.block[2], unsigned(cuda::kMaxTokensPerBlock));
   ASSERT_EQ(cuda::launch_shape_error(p, s), "");
+  const cuda::RotaryParams params = cuda::make_params(p, s);
   std::set<std::tuple<int64_t, int, int>> seen;
   for (unsigned bz = 0; bz < s.grid[2]; ++bz)
     for (unsigned by = 0; by < s.grid[1]; ++by)
@@ -41,9 +42,10 @@ void expect_exact_cover(const detail::Problem& p, const cuda::LaunchShape& s) {
         for (unsigned tz = 0; tz < s.block[2]; ++tz)
           for (unsigned ty = 0; ty < s.block[1]; ++ty)
             for (unsigned tx = 0; tx < s.block[0]; ++tx) {
-              const int64_t token = int64_t(bx) * s.block[2] + tz;
-              const int group = int(by * s.block[1] + ty);
-              const int chunk = int(bz * s.block[0] + tx);
+              const cuda::BlockIndex block(params, bx, by, bz);
+              const int64_t token = int64_t(block.token) * s.block[2] + tz;
+              const int group = int(block.group * s.block[1] + ty);
+              const int chunk = int(block.chunk * s.block[0] + tx);
               if (token >= p.num_tokens() || group >= s.head_groups || chunk >= s.chunks_per_head)
                 continue;
               ASSERT_TRUE(seen.insert({token, group, chunk}).second)
@@ -65,8 +67,44 @@ TEST(CudaLaunchShape, CoversEveryWorkItemOnce) {
     ASSERT_EQ((p.rotary_dim / 2) % pairs, 0);
     expect_exact_cover(p, cuda::choose_launch_shape(p, pairs, 132));
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
-    expect_exact_cover(p, cuda::make_launch_shape(p, pairs, heads, block));
+    for (bool token_major : {false, true}) {
+      SCOPED_TRACE(token_major ? "token-major grid" : "3-D grid");
+      cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, token_major);
+      expect_exact_cover(p, s);
+      cuda::order_grid(s, !token_major);  // and converted to the other order
+      expect_exact_cover(p, s);
+    }
   }
+}
+
+// Token-major order: a token block's blocks (head groups x chunk blocks) numbered consecutively,
+// only where a token block has several; converting back gives the 3-D grid again.
+TEST(CudaLaunchShape, TokenMajorGridNumbersATokensBlocksTogether) {
+  Case c;
+  c.num_heads = 700;
+  c.num_kv_heads = 0;
+  c.head_size = c.rotary_dim = 64;
+  c.tokens = 3;
+  Problem problem = make_problem(c, 1);
+  const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
+  const cuda::LaunchShape grid3 = cuda::make_launch_shape(p, 1, 1, 128);
+  ASSERT_GT(grid3.grid[1], 1u);
+  cuda::LaunchShape s = grid3;
+  cuda::order_grid(s, true);
+  ASSERT_TRUE(s.token_major);
+  EXPECT_EQ(s.grid[0], grid3.grid[0] * grid3.grid[1] * grid3.grid[2]);
+  EXPECT_EQ(s.grid[1] * s.grid[2], 1u);
+  const cuda::RotaryParams params = cuda::make_params(p, s);
+  for (unsigned x = 0; x < s.grid[0]; ++x)
+    EXPECT_EQ(cuda::BlockIndex(params, x, 0, 0).token, x / (grid3.grid[1] * grid3.grid[2]));
+  cuda::order_grid(s, false);
+  EXPECT_FALSE(s.token_major);
+  for (int d = 0; d < 3; ++d) EXPECT_EQ(s.grid[d], grid3.grid[d]);
+  // One block per token block: nothing to order.
+  c.num_heads = 2;
+  Problem small = make_problem(c, 2);
+  const detail::Problem q = detail::make_problem(small.args(Backend::cpu));
+  EXPECT_FALSE(cuda::make_launch_shape(q, 1, 1, 128, true).token_major);
 }
 
 // Wide rotary parts split a head over several blocks along z; many heads over several along y.
@@ -195,11 +233,12 @@ TEST(CudaLaunchShape, EveryShapeGivesTheOraclesAnswer) {
     const detail::Problem p = detail::make_problem(mirror.device_args());
     const int pairs = cuda::choose_pairs_per_thread(p);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
-    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block);
+    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, rng() % 2 == 0);
     s.programmatic = rng() % 2 == 0;
     SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " " +
                  c.describe() + " heads/thread " + std::to_string(heads) + " block " +
-                 std::to_string(block) + (s.programmatic ? " programmatic" : ""));
+                 std::to_string(block) + (s.programmatic ? " programmatic" : "") +
+                 (s.token_major ? " token-major" : ""));
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
                                   pairs, nullptr),
               cudaSuccess);

@@ -151,12 +151,13 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
     const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
     const int pairs = cuda::choose_pairs_per_thread(p);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
-    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block);
+    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, rng() % 2 == 0);
     s.programmatic = rng() % 2 == 0;
     SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " sections " +
                  std::to_string(c.section[0]) + "/" + std::to_string(c.section[1]) + "/" +
                  std::to_string(c.section[2]) + (c.interleaved ? " interleaved" : " contiguous") +
-                 " heads/thread " + std::to_string(heads) + " block " + std::to_string(block));
+                 " heads/thread " + std::to_string(heads) + " block " + std::to_string(block) +
+                 (s.token_major ? " token-major" : ""));
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
                                   pairs, nullptr),
               cudaSuccess);
@@ -169,14 +170,15 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
 // A rotary part wider than a block's chunks (blocks of 32 threads): each block gathers only its
 // own columns (its offset along the head); with 48 chunks the head's second block has 16 chunks
 // past the end, with 64 it is full. A token's heads are split over several blocks too, each with
-// its own gather.
+// its own gather. Both grid orders (the token-major one decodes the chunk block from a 1-D index).
 TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
   const std::array<int64_t, 3> sections[] = {{128, 128, 128}, {256, 128, 128}};  // 48, 64 chunks
   for (bool interleaved : {false, true})
-    for (const auto& section : sections) {
+    for (const auto& section : sections)
+    for (bool token_major : {false, true}) {
       const int block = 32;
       MropeCase c;
       c.section = section;
@@ -191,10 +193,12 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       const detail::Problem p =
           detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
       const int pairs = 8;  // legal for both forms: the sections are multiples of 8
-      const cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
+      cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
       ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
+      cuda::order_grid(s, token_major);
       SCOPED_TRACE("seed " + std::to_string(seed) + (interleaved ? " interleaved" : " contiguous") +
-                   " rotary " + std::to_string(c.rotary_dim));
+                   " rotary " + std::to_string(c.rotary_dim) +
+                   (token_major ? " token-major" : " 3-D grid"));
       ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype,
                                     p.is_neox, pairs, nullptr),
                 cudaSuccess);
