@@ -310,7 +310,7 @@ class Case {
     const detail::Problem problem = detail::make_problem(args(0));
     const int pairs = cuda::choose_pairs_per_thread(problem);
     cuda::LaunchShape shape = cuda::choose_launch_shape(problem, pairs, sms);
-    cuda::order_grid(shape, token_major);
+    cuda::order_grid(problem, shape, token_major);
     check(cuda::launch_rotary(cuda::make_params(problem, shape), shape, DType::bfloat16,
                               DType::float32, shape_.is_neox, pairs, stream_),
           "launch");
@@ -340,7 +340,7 @@ class Case {
             : cuda::make_launch_shape(first, pairs, heads_per_thread, block_threads);
     shape.programmatic = programmatic;
     if (streaming >= 0) shape.streaming = pairs >= 2 && streaming == 1;
-    if (grid_order >= 0) cuda::order_grid(shape, grid_order == 1);
+    if (grid_order >= 0) cuda::order_grid(first, shape, grid_order == 1);
     for (int i = 0; i < sets_; ++i)
       params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
     return graph_seconds_per_call(stream_, calls(), [&](int k) {

@@ -135,11 +135,14 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
   shape.grid[0] = unsigned(std::min<uint64_t>(grid[0], UINT32_MAX));
   shape.grid[1] = unsigned(std::min<uint64_t>(grid[1], UINT32_MAX));
   shape.grid[2] = unsigned(std::min<uint64_t>(grid[2], UINT32_MAX));
-  order_grid(shape, token_major);
+  order_grid(p, shape, token_major);
   return shape;
 }
 
-void order_grid(LaunchShape& shape, bool token_major) {
+void order_grid(const detail::Problem& p, LaunchShape& shape, bool token_major) {
+  // Interleaved multimodal sections: the 3-D order only (their kernel reads the 3-D index as it
+  // is; the token-major order ran their per-block gather slower).
+  if (p.mrope && p.mrope_interleaved) token_major = false;
   if (shape.token_major == token_major) return;
   if (!token_major) {  // back to the 3-D grid
     shape.grid[0] /= shape.blocks_per_token_block;
@@ -170,10 +173,10 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   const double waves = one_head_waves(p, pairs_per_thread, multiprocessor_count);
   // Past one wave, a token's blocks are numbered next to each other (order_grid), so they run
   // together and read the token's cache rows from DRAM once (H200, T = 16384 with two blocks per
-  // token: llama3-8b 84.9 instead of 87.4 us; one block per token: no change). Not for
-  // interleaved multimodal sections, whose per-block gather ran slower that way (110.5 instead of
-  // 103.9 us; 4096 tokens: 28.9 instead of 27.5).
-  const bool token_major = waves > 1 && !(p.mrope && p.mrope_interleaved);
+  // token: llama3-8b 84.9 instead of 87.4 us; one block per token: no change). order_grid keeps
+  // interleaved multimodal sections in the 3-D order: their per-block gather ran slower
+  // token-major (110.5 instead of 103.9 us; 4096 tokens: 28.9 instead of 27.5).
+  const bool token_major = waves > 1;
   if (chunks_per_head < 4 && waves > 2)
     return make_launch_shape(p, pairs_per_thread, 2, 256, token_major);
   // Multimodal RoPE, from the H200 sweep. Contiguous sections (each chunk reads one of a token's

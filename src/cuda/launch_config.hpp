@@ -37,8 +37,8 @@ LaunchShape make_launch_shape(const detail::Problem& problem, int pairs_per_thre
 
 // The grid in token-major order (LaunchShape::token_major: a token block's blocks numbered next
 // to each other in a 1-D grid) where a token block has several blocks and the 1-D grid fits in
-// 2^31 - 1 blocks, or back in the 3-D order.
-void order_grid(LaunchShape& shape, bool token_major);
+// 2^31 - 1 blocks, or back in the 3-D order. Interleaved multimodal sections stay 3-D.
+void order_grid(const detail::Problem& problem, LaunchShape& shape, bool token_major);
 
 // Why the kernel cannot index this problem with this shape, or "" when it can.
 std::string launch_shape_error(const detail::Problem& problem, const LaunchShape& shape);

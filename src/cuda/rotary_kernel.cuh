@@ -494,7 +494,10 @@ __device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const T
 template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams,
           bool kStreaming>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
-  const BlockIndex block(p, blockIdx.x, blockIdx.y, blockIdx.z);
+  // Interleaved multimodal sections always run in the 3-D grid order (order_grid): no decode.
+  const BlockIndex block = kStreams == Streams::interleaved_sections
+                               ? BlockIndex(blockIdx.x, blockIdx.y, blockIdx.z)
+                               : BlockIndex(p, blockIdx.x, blockIdx.y, blockIdx.z);
   const uint32_t token = block.token * blockDim.z + threadIdx.z;
   const int group = int(block.group * blockDim.y + threadIdx.y);
   const int chunk = int(block.chunk * blockDim.x + threadIdx.x);

@@ -71,7 +71,7 @@ TEST(CudaLaunchShape, CoversEveryWorkItemOnce) {
       SCOPED_TRACE(token_major ? "token-major grid" : "3-D grid");
       cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, token_major);
       expect_exact_cover(p, s);
-      cuda::order_grid(s, !token_major);  // and converted to the other order
+      cuda::order_grid(p, s, !token_major);  // and converted to the other order
       expect_exact_cover(p, s);
     }
   }
@@ -90,14 +90,14 @@ TEST(CudaLaunchShape, TokenMajorGridNumbersATokensBlocksTogether) {
   const cuda::LaunchShape grid3 = cuda::make_launch_shape(p, 1, 1, 128);
   ASSERT_GT(grid3.grid[1], 1u);
   cuda::LaunchShape s = grid3;
-  cuda::order_grid(s, true);
+  cuda::order_grid(p, s, true);
   ASSERT_TRUE(s.token_major);
   EXPECT_EQ(s.grid[0], grid3.grid[0] * grid3.grid[1] * grid3.grid[2]);
   EXPECT_EQ(s.grid[1] * s.grid[2], 1u);
   const cuda::RotaryParams params = cuda::make_params(p, s);
   for (unsigned x = 0; x < s.grid[0]; ++x)
     EXPECT_EQ(cuda::BlockIndex(params, x, 0, 0).token, x / (grid3.grid[1] * grid3.grid[2]));
-  cuda::order_grid(s, false);
+  cuda::order_grid(p, s, false);
   EXPECT_FALSE(s.token_major);
   for (int d = 0; d < 3; ++d) EXPECT_EQ(s.grid[d], grid3.grid[d]);
   // One block per token block: nothing to order.

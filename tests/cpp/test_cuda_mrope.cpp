@@ -94,6 +94,13 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
     EXPECT_EQ(cuda::streaming_accesses(p, pairs),
               prefill && !e.interleaved && pairs >= 2 && whole_sectors)
         << e.section[0] << "/" << e.section[1] << "/" << e.section[2];
+    // Token-major grid order (several blocks per token here: 64 heads): never for interleaved
+    // sections, whose kernel reads the 3-D block index as it is.
+    c.num_heads = 64;
+    MropeRun wide = make_run(c, rng);
+    const detail::Problem many_heads = detail::make_problem(args_of(c, wide, Backend::cpu));
+    EXPECT_EQ(cuda::make_launch_shape(many_heads, 1, 1, 128, true).token_major, !e.interleaved)
+        << e.section[0] << "/" << e.section[1] << "/" << e.section[2];
     if (e.interleaved) continue;
     for (int64_t first = 0; first < c.rotary_dim / 2; first += pairs) {
       const int stream = oracle_stream(first, c.section, false);
@@ -195,7 +202,8 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       const int pairs = 8;  // legal for both forms: the sections are multiples of 8
       cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
       ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
-      cuda::order_grid(s, token_major);
+      cuda::order_grid(p, s, token_major);
+      ASSERT_EQ(s.token_major, token_major && !interleaved);
       SCOPED_TRACE("seed " + std::to_string(seed) + (interleaved ? " interleaved" : " contiguous") +
                    " rotary " + std::to_string(c.rotary_dim) +
                    (token_major ? " token-major" : " 3-D grid"));
