@@ -69,7 +69,8 @@ struct BlockIndex {
   uint32_t token, group, chunk;
 
   // A 3-D grid's coordinates as they are.
-  ROPEKIT_HOST_DEVICE BlockIndex(uint32_t x, uint32_t y, uint32_t z) : token(x), group(y), chunk(z) {}
+  ROPEKIT_HOST_DEVICE BlockIndex(uint32_t x, uint32_t y, uint32_t z)
+      : token(x), group(y), chunk(z) {}
   ROPEKIT_HOST_DEVICE BlockIndex(const RotaryParams& p, uint32_t x, uint32_t y, uint32_t z) {
     if (p.blocks_per_token_block == 0) {
       token = x;
