@@ -143,18 +143,16 @@ void order_grid(const detail::Problem& p, LaunchShape& shape, bool token_major) 
   // Interleaved multimodal sections: the 3-D order only (their kernel reads the 3-D index as it
   // is; the token-major order ran their per-block gather slower).
   if (p.mrope && p.mrope_interleaved) token_major = false;
-  if (shape.token_major == token_major) return;
+  if (shape.token_major() == token_major) return;
   if (!token_major) {  // back to the 3-D grid
     shape.grid[0] /= shape.blocks_per_token_block;
     shape.grid[1] = shape.blocks_per_token_block / shape.chunk_blocks;
     shape.grid[2] = shape.chunk_blocks;
-    shape.token_major = false;
     shape.blocks_per_token_block = shape.chunk_blocks = 1;
     return;
   }
   const uint64_t per_token_block = uint64_t(shape.grid[1]) * shape.grid[2];
   if (per_token_block <= 1 || shape.grid[0] * per_token_block > INT32_MAX) return;
-  shape.token_major = true;
   shape.blocks_per_token_block = unsigned(per_token_block);
   shape.chunk_blocks = shape.grid[2];
   shape.grid[0] = unsigned(shape.grid[0] * per_token_block);
@@ -229,7 +227,7 @@ RotaryParams make_params(const detail::Problem& p, const LaunchShape& shape) {
   r.rotary_dim = int(p.rotary_dim);
   r.head_groups = shape.head_groups;
   r.chunks_per_head = shape.chunks_per_head;
-  r.blocks_per_token_block = shape.token_major ? shape.blocks_per_token_block : 0;
+  r.blocks_per_token_block = shape.token_major() ? shape.blocks_per_token_block : 0;
   r.chunk_blocks = shape.chunk_blocks;
   // Both fit (launch_shape_error rejects more than kMaxTokens tokens).
   r.seq = uint32_t(p.seq);

@@ -35,7 +35,7 @@ LaunchShape choose_launch_shape(const detail::Problem& problem, int pairs_per_th
 LaunchShape make_launch_shape(const detail::Problem& problem, int pairs_per_thread,
                               int heads_per_thread, int block_threads, bool token_major = false);
 
-// The grid in token-major order (LaunchShape::token_major: a token block's blocks numbered next
+// The grid in token-major order (LaunchShape::token_major(): a token block's blocks numbered next
 // to each other in a 1-D grid) where a token block has several blocks and the 1-D grid fits in
 // 2^31 - 1 blocks, or back in the 3-D order. Interleaved multimodal sections stay 3-D.
 void order_grid(const detail::Problem& problem, LaunchShape& shape, bool token_major);

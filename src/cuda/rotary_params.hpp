@@ -29,7 +29,7 @@ struct RotaryParams {
   // [chunk * pairs, (chunk + 1) * pairs) of heads group, group + head_groups, ... of the token.
   int head_groups = 0;
   int chunks_per_head = 0;
-  // Grid order (LaunchShape::token_major): 0 for a 3-D grid (token blocks, head-group blocks,
+  // Grid order (LaunchShape::token_major()): 0 for a 3-D grid (token blocks, head-group blocks,
   // chunk blocks); else the head-group and chunk blocks of one token block are numbered
   // consecutively in a 1-D grid, blocks_per_token_block of them, chunk_blocks of each group block.
   uint32_t blocks_per_token_block = 0;
@@ -88,7 +88,7 @@ struct BlockIndex {
 // The launch shape, chosen on the host (launch_config.hpp). Blocks are three-dimensional
 // (chunks, head groups, tokens) so the kernel reads its indices off the hardware instead of
 // dividing a linear thread index: on small launches those divisions were a visible part of the
-// latency.
+// latency. (Only the token-major grid of large launches divides, once per block index.)
 struct LaunchShape {
   int heads_per_thread = 1;
   // Derived by make_launch_shape.
@@ -96,10 +96,10 @@ struct LaunchShape {
   int chunks_per_head = 0;   // rotary_dim / 2 / pairs_per_thread
   unsigned block[3] = {1, 1, 1};  // chunks, head groups, tokens per block
   unsigned grid[3] = {1, 1, 1};   // token blocks, head-group blocks, chunk blocks
-  // When a token's heads span several blocks: those blocks numbered next to each other in a 1-D
-  // grid (grid[0] = all blocks), so they run at the same time and the token's cache rows are read
-  // from DRAM once; a 3-D grid runs all tokens' first head-group blocks before any second one.
-  bool token_major = false;
+  // Token-major order (order_grid): when a token's heads span several blocks, those blocks
+  // numbered next to each other in a 1-D grid (grid[0] = all blocks), so they run at the same
+  // time and the token's cache rows are read from DRAM once; a 3-D grid runs all tokens' first
+  // head-group blocks before any second one. 1 and 1 in the 3-D order.
   unsigned blocks_per_token_block = 1;  // head-group blocks x chunk blocks
   unsigned chunk_blocks = 1;
   // Programmatic dependent launch (sm_90+): the kernel may start while the previous kernel on the
@@ -108,6 +108,7 @@ struct LaunchShape {
   // q/k loads and stores marked evict-first (see kernel::load_x); derived by make_launch_shape.
   bool streaming = false;
 
+  bool token_major() const { return blocks_per_token_block > 1; }
   uint64_t block_threads() const { return uint64_t(block[0]) * block[1] * block[2]; }
   uint64_t total_threads() const {
     return block_threads() * uint64_t(grid[0]) * uint64_t(grid[1]) * uint64_t(grid[2]);

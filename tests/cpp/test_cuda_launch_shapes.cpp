@@ -91,20 +91,20 @@ TEST(CudaLaunchShape, TokenMajorGridNumbersATokensBlocksTogether) {
   ASSERT_GT(grid3.grid[1], 1u);
   cuda::LaunchShape s = grid3;
   cuda::order_grid(p, s, true);
-  ASSERT_TRUE(s.token_major);
+  ASSERT_TRUE(s.token_major());
   EXPECT_EQ(s.grid[0], grid3.grid[0] * grid3.grid[1] * grid3.grid[2]);
   EXPECT_EQ(s.grid[1] * s.grid[2], 1u);
   const cuda::RotaryParams params = cuda::make_params(p, s);
   for (unsigned x = 0; x < s.grid[0]; ++x)
     EXPECT_EQ(cuda::BlockIndex(params, x, 0, 0).token, x / (grid3.grid[1] * grid3.grid[2]));
   cuda::order_grid(p, s, false);
-  EXPECT_FALSE(s.token_major);
+  EXPECT_FALSE(s.token_major());
   for (int d = 0; d < 3; ++d) EXPECT_EQ(s.grid[d], grid3.grid[d]);
   // One block per token block: nothing to order.
   c.num_heads = 2;
   Problem small = make_problem(c, 2);
   const detail::Problem q = detail::make_problem(small.args(Backend::cpu));
-  EXPECT_FALSE(cuda::make_launch_shape(q, 1, 1, 128, true).token_major);
+  EXPECT_FALSE(cuda::make_launch_shape(q, 1, 1, 128, true).token_major());
 }
 
 // Wide rotary parts split a head over several blocks along z; many heads over several along y.
@@ -238,7 +238,7 @@ TEST(CudaLaunchShape, EveryShapeGivesTheOraclesAnswer) {
     SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " " +
                  c.describe() + " heads/thread " + std::to_string(heads) + " block " +
                  std::to_string(block) + (s.programmatic ? " programmatic" : "") +
-                 (s.token_major ? " token-major" : ""));
+                 (s.token_major() ? " token-major" : ""));
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
                                   pairs, nullptr),
               cudaSuccess);

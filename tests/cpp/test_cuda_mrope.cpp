@@ -99,7 +99,7 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
     c.num_heads = 64;
     MropeRun wide = make_run(c, rng);
     const detail::Problem many_heads = detail::make_problem(args_of(c, wide, Backend::cpu));
-    EXPECT_EQ(cuda::make_launch_shape(many_heads, 1, 1, 128, true).token_major, !e.interleaved)
+    EXPECT_EQ(cuda::make_launch_shape(many_heads, 1, 1, 128, true).token_major(), !e.interleaved)
         << e.section[0] << "/" << e.section[1] << "/" << e.section[2];
     if (e.interleaved) continue;
     for (int64_t first = 0; first < c.rotary_dim / 2; first += pairs) {
@@ -164,7 +164,7 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
                  std::to_string(c.section[0]) + "/" + std::to_string(c.section[1]) + "/" +
                  std::to_string(c.section[2]) + (c.interleaved ? " interleaved" : " contiguous") +
                  " heads/thread " + std::to_string(heads) + " block " + std::to_string(block) +
-                 (s.token_major ? " token-major" : ""));
+                 (s.token_major() ? " token-major" : ""));
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
                                   pairs, nullptr),
               cudaSuccess);
@@ -203,7 +203,7 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
       ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
       cuda::order_grid(p, s, token_major);
-      ASSERT_EQ(s.token_major, token_major && !interleaved);
+      ASSERT_EQ(s.token_major(), token_major && !interleaved);
       SCOPED_TRACE("seed " + std::to_string(seed) + (interleaved ? " interleaved" : " contiguous") +
                    " rotary " + std::to_string(c.rotary_dim) +
                    (token_major ? " token-major" : " 3-D grid"));
