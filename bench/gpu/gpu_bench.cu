@@ -4,14 +4,15 @@
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
 // Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope] | --order |
-//        --interleaved-choices
+//        --interleaved-choices | --access-patterns
 // (--quick: fewer token counts; --no-sweep: no launch-shape sweep, for timing library variants
 // against each other; --mrope: only the multimodal tables and sweep rows; --profile: decode and
 // prefill cases of four shapes, ropekit, naive and touch kernels each run once outside graphs, for
 // ncu; with --time, the prefill cases timed instead; with --mrope, the multimodal shapes' plain and
 // multimodal calls at T = 1024 and 16384 in both grid orders instead; --order: the library's
-// launches in the 3-D and the token-major grid order; --interleaved-choices: candidate launches
-// for interleaved multimodal sections, timed round-robin)
+// launches in the 3-D and the token-major grid order; --interleaved-choices: candidate cos/sin
+// sources and launches for interleaved multimodal sections, timed round-robin; --access-patterns:
+// the DRAM's speed on each shape's rotary pieces with no RoPE work)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "access_patterns.cuh"
 #include "core/problem.hpp"
 #include "cuda/launch_config.hpp"
 #include "cuda/launch_rotary.hpp"
@@ -171,6 +173,15 @@ double graph_seconds_per_call(cudaStream_t stream, int calls, const std::functio
   return times[times.size() / 2] * 1e-3 / calls;
 }
 
+// A launch of interleaved multimodal sections for --interleaved-choices: the cos/sin source, pairs
+// per thread (narrowed to 4 by rows and columns), heads per thread, heads in flight (0: as
+// make_launch_shape derives it) and block size; the token-major order where it applies.
+struct InterleavedCandidate {
+  const char* name;
+  cuda::InterleavedSource source;
+  int pairs, heads, heads_in_flight, block;
+};
+
 // Multimodal RoPE (positions [3, T]) of the MRoPE table: none, or a section and its assignment.
 struct Mrope {
   bool enabled = false;
@@ -308,11 +319,11 @@ class Case {
   // One call of the library's kernel in a given grid order (0: 3-D, 1: token-major), for a profiler.
   void run_once_in_grid_order(int sms, bool token_major) {
     const detail::Problem problem = detail::make_problem(args(0));
-    const int pairs = cuda::choose_pairs_per_thread(problem);
-    cuda::LaunchShape shape = cuda::choose_launch_shape(problem, pairs, sms);
+    cuda::LaunchShape shape =
+        cuda::choose_launch_shape(problem, cuda::choose_pairs_per_thread(problem), sms);
     cuda::order_grid(problem, shape, token_major);
     check(cuda::launch_rotary(cuda::make_params(problem, shape), shape, DType::bfloat16,
-                              DType::float32, shape_.is_neox, pairs, stream_),
+                              DType::float32, shape_.is_neox, stream_),
           "launch");
     check(cudaStreamSynchronize(stream_), "profiled call");
   }
@@ -333,21 +344,69 @@ class Case {
     std::vector<cuda::RotaryParams> params;
     const detail::Problem first = detail::make_problem(args(0));
     const int pairs = std::max(1, cuda::choose_pairs_per_thread(first) / pairs_divisor);
-    if (pairs_out) *pairs_out = pairs;
     cuda::LaunchShape shape =
         heads_per_thread == 0
             ? cuda::choose_launch_shape(first, pairs, sms)
             : cuda::make_launch_shape(first, pairs, heads_per_thread, block_threads);
+    if (pairs_out) *pairs_out = shape.pairs_per_thread;
     shape.programmatic = programmatic;
-    if (streaming >= 0) shape.streaming = pairs >= 2 && streaming == 1;
+    if (streaming >= 0) shape.streaming = shape.pairs_per_thread >= 2 && streaming == 1;
     if (grid_order >= 0) cuda::order_grid(first, shape, grid_order == 1);
     for (int i = 0; i < sets_; ++i)
       params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
     return graph_seconds_per_call(stream_, calls(), [&](int k) {
       check(cuda::launch_rotary(params[k % sets_], shape, DType::bfloat16, DType::float32,
-                                shape_.is_neox, pairs, stream_),
+                                shape_.is_neox, stream_),
             "launch");
     });
+  }
+
+  // A candidate launch for interleaved multimodal sections: seconds per call.
+  double candidate_seconds(const InterleavedCandidate& c) {
+    const detail::Problem first = detail::make_problem(args(0));
+    const cuda::LaunchShape shape = candidate_shape(c, first);
+    std::vector<cuda::RotaryParams> params;
+    for (int i = 0; i < sets_; ++i)
+      params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
+    return graph_seconds_per_call(stream_, calls(), [&](int k) {
+      check(launch_candidate(params[k % sets_], shape), "candidate launch");
+    });
+  }
+
+  // Elements of q and k (set 0) where the candidate's result differs from the library's call on
+  // the same inputs (both round the same float32 products once, so any difference is a bug).
+  int64_t candidate_differing_elements(const InterleavedCandidate& c) {
+    const detail::Problem first = detail::make_problem(args(0));
+    const cuda::LaunchShape shape = candidate_shape(c, first);
+    const Set& s = sets[0];
+    const int64_t q_bytes = tokens_ * shape_.num_heads * shape_.head_size * 2;
+    const int64_t k_bytes = tokens_ * shape_.num_kv_heads * shape_.head_size * 2;
+    char* saved = nullptr;
+    check(cudaMalloc(&saved, q_bytes + k_bytes), "malloc saved");
+    check(cudaMemcpy(saved, s.query, q_bytes, cudaMemcpyDeviceToDevice), "save q");
+    check(cudaMemcpy(saved + q_bytes, s.key, k_bytes, cudaMemcpyDeviceToDevice), "save k");
+    // A device-to-device cudaMemcpy may return before the copy is done, and the kernels run on a
+    // non-blocking stream: settle every copy before the next launch.
+    check(cudaDeviceSynchronize(), "saved");
+    std::vector<char> library(q_bytes + k_bytes), candidate(q_bytes + k_bytes);
+    const auto result = [&](std::vector<char>& into) {
+      check(cudaStreamSynchronize(stream_), "sync");
+      check(cudaMemcpy(into.data(), s.query, q_bytes, cudaMemcpyDeviceToHost), "read q");
+      check(cudaMemcpy(into.data() + q_bytes, s.key, k_bytes, cudaMemcpyDeviceToHost), "read k");
+      check(cudaMemcpy(s.query, saved, q_bytes, cudaMemcpyDeviceToDevice), "restore q");
+      check(cudaMemcpy(s.key, saved + q_bytes, k_bytes, cudaMemcpyDeviceToDevice), "restore k");
+      check(cudaDeviceSynchronize(), "restored");
+    };
+    rotary_embedding(args(0));
+    result(library);
+    check(launch_candidate(cuda::make_params(first, shape), shape), "candidate launch");
+    result(candidate);
+    cudaFree(saved);
+    int64_t differing = 0;
+    const auto* a = reinterpret_cast<const uint16_t*>(library.data());
+    const auto* b = reinterpret_cast<const uint16_t*>(candidate.data());
+    for (size_t i = 0; i < library.size() / 2; ++i) differing += a[i] != b[i];
+    return differing;
   }
 
   // The ceiling of the access pattern: every 16-byte piece of the rotary sectors of q and k read
@@ -399,6 +458,20 @@ class Case {
   int64_t bytes = 0;
 
  private:
+  static cuda::LaunchShape candidate_shape(const InterleavedCandidate& c,
+                                           const detail::Problem& problem) {
+    cuda::LaunchShape shape =
+        cuda::make_launch_shape(problem, c.pairs, c.heads, c.block, true, c.source);
+    if (c.heads_in_flight > 0) shape.heads_in_flight = c.heads_in_flight;
+    shape.programmatic = true;
+    return shape;
+  }
+
+  cudaError_t launch_candidate(const cuda::RotaryParams& params, const cuda::LaunchShape& shape) {
+    return cuda::launch_rotary(params, shape, DType::bfloat16, DType::float32, shape_.is_neox,
+                               stream_);
+  }
+
   struct Set {
     __nv_bfloat16* query = nullptr;
     __nv_bfloat16* key = nullptr;
@@ -470,40 +543,128 @@ int main(int argc, char** argv) {
               empty * 1e6, empty_programmatic * 1e6);
 
   if (flag("--interleaved-choices")) {
-    // Candidate launches for interleaved multimodal sections, timed round-robin five times each
-    // (run-to-run spread of this kernel is a few percent): median and minimum per candidate.
-    struct Candidate {
-      const char* name;
-      int heads, block, pairs_divisor, streaming, grid_order;
-    };
-    const Candidate candidates[] = {
-        {"8p 1/128", 1, 128, 1, 0, 0}, {"8p 1/128 tm", 1, 128, 1, 0, 1},
-        {"4p 8/64", 8, 64, 2, 0, 0},   {"4p 4/64", 4, 64, 2, 0, 0},
-        {"4p 4/128", 4, 128, 2, 0, 0},
+    // The cos/sin sources and launches for interleaved multimodal sections (Qwen3-VL-8B) that
+    // launch_config.cpp chooses from, timed round-robin five times each next to plain RoPE and the
+    // library as it chooses: median per candidate, its ratio to plain RoPE's median, and a check
+    // that it computes what the library computes (elements differing from the library's result on
+    // the same inputs; f8: eight heads in flight).
+    using ropekit::cuda::InterleavedSource;
+    const InterleavedCandidate candidates[] = {
+        {"gather 8p 1/128", InterleavedSource::gather, 8, 1, 0, 128},
+        {"rows 4p 1/64", InterleavedSource::rows, 4, 1, 0, 64},
+        {"columns 4p 1/128", InterleavedSource::columns, 4, 1, 0, 128},
+        {"columns 4p 8/64", InterleavedSource::columns, 4, 8, 0, 64},
+        {"columns 4p 8/64 f8", InterleavedSource::columns, 4, 8, 8, 64},
     };
     const MropeShape& m = kMropeShapes[1];
     const DeviceCache cache(m.shape.rotary_dim);
-    for (int64_t tokens : {int64_t(1024), int64_t(4096), int64_t(16384)}) {
+    std::printf("%-12s %6s %-18s %9s %9s %7s %9s\n", "shape", "T", "candidate", "median_us",
+                "min_us", "ratio", "differing");
+    for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(64), int64_t(256), int64_t(512),
+                           int64_t(1024), int64_t(2048), int64_t(4096), int64_t(8192),
+                           int64_t(16384)}) {
       Case plain(device, m.shape, tokens, cache.get(), stream);
       Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
-      std::vector<std::vector<double>> times(std::size(candidates) + 1);
+      std::vector<int64_t> differing;
+      for (const InterleavedCandidate& c : candidates)
+        differing.push_back(multimodal.candidate_differing_elements(c));
+      std::vector<std::vector<double>> times(std::size(candidates) + 2);
       for (int round = 0; round < 5; ++round) {
         times[0].push_back(plain.ropekit_seconds());
-        for (size_t k = 0; k < std::size(candidates); ++k) {
-          const Candidate& c = candidates[k];
-          times[k + 1].push_back(multimodal.shape_seconds(c.heads, c.block, true, device.sms,
-                                                          nullptr, c.pairs_divisor, c.streaming,
-                                                          c.grid_order));
-        }
+        times[1].push_back(multimodal.ropekit_seconds());
+        for (size_t k = 0; k < std::size(candidates); ++k)
+          times[k + 2].push_back(multimodal.candidate_seconds(candidates[k]));
       }
+      for (auto& t : times) std::sort(t.begin(), t.end());
+      const double plain_median = times[0][2];
       for (size_t k = 0; k < times.size(); ++k) {
-        std::sort(times[k].begin(), times[k].end());
-        std::printf("%-12s T=%-6lld %-14s median %8.2f us  min %8.2f us\n", m.shape.name,
-                    (long long)tokens, k == 0 ? "plain" : candidates[k - 1].name,
-                    times[k][2] * 1e6, times[k][0] * 1e6);
+        const char* name = k == 0 ? "plain" : k == 1 ? "library" : candidates[k - 2].name;
+        std::printf("%-12s %6lld %-18s %9.2f %9.2f %7.3f", m.shape.name, (long long)tokens, name,
+                    times[k][2] * 1e6, times[k][0] * 1e6, times[k][2] / plain_median);
+        if (k >= 2) std::printf(" %9lld%s", (long long)differing[k - 2],
+                                differing[k - 2] ? "  WRONG" : "");
+        std::printf("\n");
       }
       std::fflush(stdout);
     }
+    return 0;
+  }
+  if (flag("--access-patterns")) {
+    // The DRAM's speed on each shape's rotary pieces at T = 16384, with no RoPE work: q and k as
+    // one array of heads, two copies alternating (each larger than L2), graph replays. "strided":
+    // the first rotary_dim elements of every head; "whole heads": every piece; "contiguous": as
+    // many bytes as strided, packed. GB/s counts the bytes the pattern touches (x2 for
+    // read+write); of_copy is a device-to-device copy of the same bytes over this time.
+    std::printf("%-22s %-26s %9s %9s %8s\n", "shape", "pattern", "us", "GB/s", "of_copy");
+    unsigned* sink = nullptr;
+    check(cudaMalloc(&sink, sizeof(unsigned)), "malloc sink");
+    for (const Shape& shape : {kShapes[4], kShapes[1], kShapes[0]}) {
+      const int64_t tokens = 16384;
+      const int64_t heads = tokens * (shape.num_heads + shape.num_kv_heads);
+      const int head_pieces = shape.head_size * 2 / 16, rotary_pieces = shape.rotary_dim * 2 / 16;
+      uint4* strided[2];
+      uint4* packed[2];
+      for (int b = 0; b < 2; ++b) {
+        check(cudaMalloc(&strided[b], heads * head_pieces * 16), "malloc strided");
+        check(cudaMalloc(&packed[b], heads * rotary_pieces * 16), "malloc packed");
+        fill_bf16<<<1024, 256>>>(reinterpret_cast<__nv_bfloat16*>(strided[b]),
+                                 heads * head_pieces * 8, 11 + b);
+        fill_bf16<<<1024, 256>>>(reinterpret_cast<__nv_bfloat16*>(packed[b]),
+                                 heads * rotary_pieces * 8, 21 + b);
+      }
+      const DeviceCache cache(shape.rotary_dim);
+      Case c(device, shape, tokens, cache.get(), stream);
+      const double copy_rw = c.copy_seconds();  // the counted bytes: rotary sectors read + written
+      const double ropekit = c.ropekit_seconds();
+      const double rotary_bytes = double(heads) * rotary_pieces * 16;
+      const auto report = [&](const char* pattern, double seconds, double bytes) {
+        // A copy moving `bytes` (half read, half written) at the rate of the counted-bytes copy.
+        const double copy_of_these = copy_rw * bytes / double(c.bytes);
+        std::printf("%-22s %-26s %9.2f %9.0f %7.1f%%\n", shape.name, pattern, seconds * 1e6,
+                    bytes / seconds * 1e-9, 100 * copy_of_these / seconds);
+      };
+      report("ropekit (counted bytes)", ropekit, double(c.bytes));
+      report("copy (counted bytes)", copy_rw, double(c.bytes));
+      for (PatternAccess access :
+           {PatternAccess::read, PatternAccess::write, PatternAccess::read_write}) {
+        const char* what = access == PatternAccess::read    ? "read"
+                           : access == PatternAccess::write ? "write"
+                                                            : "read+write";
+        const double factor = access == PatternAccess::read_write ? 2 : 1;
+        const double t_strided = graph_seconds_per_call(stream, 16, [&](int k) {
+          launch_pattern(access, strided[k % 2], heads, head_pieces, rotary_pieces, sink, stream);
+        });
+        const double t_packed = graph_seconds_per_call(stream, 16, [&](int k) {
+          launch_pattern(access, packed[k % 2], heads, rotary_pieces, rotary_pieces, sink, stream);
+        });
+        report((std::string(what) + " strided").c_str(), t_strided, factor * rotary_bytes);
+        report((std::string(what) + " contiguous").c_str(), t_packed, factor * rotary_bytes);
+      }
+      // The rotary part rounded up to whole 32-byte sectors (neox-20b: 64 of 48 bytes): what a
+      // kernel that writes back the pass-through bytes of a partly rotary sector moves.
+      const int sector_pieces = (rotary_pieces + 1) / 2 * 2;
+      if (sector_pieces != rotary_pieces)
+        for (PatternAccess access : {PatternAccess::write, PatternAccess::read_write}) {
+          const double t = graph_seconds_per_call(stream, 16, [&](int k) {
+            launch_pattern(access, strided[k % 2], heads, head_pieces, sector_pieces, sink, stream);
+          });
+          const double factor = access == PatternAccess::read_write ? 2 : 1;
+          report(access == PatternAccess::write ? "write strided sectors" : "read+write strided sectors",
+                 t, factor * double(heads) * sector_pieces * 16);
+        }
+      const double t_whole = graph_seconds_per_call(stream, 16, [&](int k) {
+        launch_pattern(PatternAccess::read, strided[k % 2], heads, head_pieces, head_pieces, sink,
+                       stream);
+      });
+      report("read whole heads", t_whole, double(heads) * head_pieces * 16);
+      check(cudaStreamSynchronize(stream), "patterns");
+      for (int b = 0; b < 2; ++b) {
+        cudaFree(strided[b]);
+        cudaFree(packed[b]);
+      }
+      std::fflush(stdout);
+    }
+    cudaFree(sink);
     return 0;
   }
   if (flag("--order")) {
@@ -678,7 +839,8 @@ int main(int argc, char** argv) {
     for (int64_t tokens : {int64_t(16), int64_t(256), int64_t(1024), int64_t(4096), int64_t(16384)}) {
       Case c(device, shape, tokens, cache.get(), stream, m.mrope);
       const std::string name =
-          std::string(shape.name) + (!m.mrope.enabled ? "" : m.mrope.interleaved ? " mrope-i" : " mrope-c");
+          std::string(shape.name) +
+          (!m.mrope.enabled ? "" : m.mrope.interleaved ? " mrope-i gather" : " mrope-c");
       // The chosen pairs per thread, then half as many (a row of its own); contiguous multimodal
       // sections also with evict-first q/k accesses forced off and on (rows marked "-" and "cs";
       // interleaved sections have no evict-first kernels).

@@ -16,14 +16,14 @@
 namespace ropekit::cuda {
 
 cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
-                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream) {
+                          DType cache_dtype, bool is_neox, cudaStream_t stream) {
   switch (x_dtype) {
     case DType::float32:
-      return launch_rotary_typed<float>(params, shape, cache_dtype, is_neox, pairs, stream);
+      return launch_rotary_typed<float>(params, shape, cache_dtype, is_neox, stream);
     case DType::float16:
-      return launch_rotary_typed<__half>(params, shape, cache_dtype, is_neox, pairs, stream);
+      return launch_rotary_typed<__half>(params, shape, cache_dtype, is_neox, stream);
     case DType::bfloat16:
-      return launch_rotary_typed<__nv_bfloat16>(params, shape, cache_dtype, is_neox, pairs, stream);
+      return launch_rotary_typed<__nv_bfloat16>(params, shape, cache_dtype, is_neox, stream);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -112,14 +112,15 @@ void run_cuda(const Problem& problem) {
   using namespace ropekit::cuda;
   const DeviceGuard guard(problem.device_id);
   const DeviceTraits traits = device_traits(problem.device_id);
-  const int pairs = choose_pairs_per_thread(problem);
-  LaunchShape shape = choose_launch_shape(problem, pairs, traits.multiprocessors);
+  // The launch shape may narrow the widest legal pairs per thread (shape.pairs_per_thread).
+  LaunchShape shape = choose_launch_shape(problem, choose_pairs_per_thread(problem),
+                                          traits.multiprocessors);
   if (const std::string error = launch_shape_error(problem, shape); !error.empty())
     throw Error("cuda: " + error);
   shape.programmatic = programmatic_launch(traits);
   const cudaError_t error =
       launch_rotary(make_params(problem, shape), shape, problem.x_dtype, problem.cache_dtype,
-                    problem.is_neox, pairs, static_cast<cudaStream_t>(problem.stream));
+                    problem.is_neox, static_cast<cudaStream_t>(problem.stream));
   if (error != cudaSuccess) fail("rotary kernel launch", error);
 }
 

@@ -28,6 +28,34 @@ double one_head_waves(const detail::Problem& p, int pairs, int multiprocessor_co
          (double(multiprocessor_count) * 2048);
 }
 
+// Interleaved multimodal sections, from round-robin timings of every source on the H200
+// (`gpu_bench --interleaved-choices`, Qwen3-VL-8B: 40 heads, 16 chunks of 4 pairs, random
+// positions; docs/BENCHMARKS.md), by waves of one-head threads with 4 pairs:
+// - below 0.3 (T <= 64 there): rows, one head per thread in blocks of 64 (T = 16: 0.96x plain
+//   RoPE; gather 1.09x, columns 1.17x);
+// - below 1 (T = 256): columns, one head per thread in blocks of 128 (1.02x; gather 1.08x, rows
+//   1.31x);
+// - below 2 (T = 512): the gather with the widest pairs, one head per thread in blocks of 128
+//   (1.23x; the others 1.43x and more);
+// - past that, columns with 8 heads per thread in blocks of 64, one cos/sin load for all of them:
+//   eight heads in flight below 7 waves (T = 1024: 1.10-1.13x, gather 1.18x), else four
+//   (registers: T = 4096 1.12x, 16384 1.05x; gather 1.17x).
+LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thread,
+                                     int multiprocessor_count) {
+  const double waves = one_head_waves(p, std::min(pairs_per_thread, 4), multiprocessor_count);
+  const bool token_major = waves > 1;
+  if (waves < 0.3)
+    return make_launch_shape(p, pairs_per_thread, 1, 64, token_major, InterleavedSource::rows);
+  if (waves < 1)
+    return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::columns);
+  if (waves < 2)
+    return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::gather);
+  LaunchShape shape =
+      make_launch_shape(p, pairs_per_thread, 8, 64, token_major, InterleavedSource::columns);
+  if (waves < 7) shape.heads_in_flight = 8;
+  return shape;
+}
+
 }  // namespace
 
 bool streaming_accesses(const detail::Problem& p, int pairs_per_thread) {
@@ -84,14 +112,26 @@ int choose_pairs_per_thread(const detail::Problem& p) {
 }
 
 LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, int heads_per_thread,
-                              int block_threads, bool token_major) {
+                              int block_threads, bool token_major, InterleavedSource source) {
   LaunchShape shape;
   const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
   const int64_t target = std::clamp<int64_t>(block_threads, 32, kMaxBlockThreads);
+  const bool interleaved = p.mrope && p.mrope_interleaved;
+  shape.interleaved = interleaved ? source : InterleavedSource::gather;
+  // Rows and columns read each of their frequencies from its own row: at most 4 pairs per thread
+  // (their only instantiations; a narrower chunk of a legal one is legal), and rows one head per
+  // thread (its registers: three rows' slices live at once).
+  const bool direct = interleaved && source != InterleavedSource::gather;
+  shape.pairs_per_thread = direct ? std::min(pairs_per_thread, 4) : pairs_per_thread;
+  if (interleaved && source == InterleavedSource::rows) heads_per_thread = 1;
   shape.heads_per_thread =
       int(std::clamp<int64_t>(heads_per_thread, 1, std::max<int64_t>(total_heads, 1)));
+  // Columns have one, four and eight in flight; the others one, two and four.
+  shape.heads_in_flight = shape.heads_per_thread == 1              ? 1
+                          : shape.heads_per_thread == 2 && !direct ? 2
+                                                                   : 4;
   shape.head_groups = int((total_heads + shape.heads_per_thread - 1) / shape.heads_per_thread);
-  shape.chunks_per_head = int(p.rotary_dim / 2 / pairs_per_thread);
+  shape.chunks_per_head = int(p.rotary_dim / 2 / shape.pairs_per_thread);
   // x: chunks of a head; y: head groups; z: tokens. A token's threads up to twice the target stay
   // in one block; more are split over y-blocks of equal size (an uneven split left blocks with a
   // few active threads: 34 heads in y-blocks of 32 and 2 ran glm4-9b 13% slower).
@@ -122,7 +162,7 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
         break;
       }
   }
-  shape.streaming = streaming_accesses(p, pairs_per_thread);
+  shape.streaming = streaming_accesses(p, shape.pairs_per_thread);
   shape.block[0] = unsigned(bx);
   shape.block[1] = unsigned(by);
   shape.block[2] = unsigned(bz);
@@ -140,9 +180,10 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
 }
 
 void order_grid(const detail::Problem& p, LaunchShape& shape, bool token_major) {
-  // Interleaved multimodal sections: the 3-D order only (their kernel reads the 3-D index as it
-  // is; the token-major order ran their per-block gather slower).
-  if (p.mrope && p.mrope_interleaved) token_major = false;
+  // The interleaved gather: the 3-D order only (its kernel reads the 3-D index as it is; the
+  // token-major order ran its per-block gather slower).
+  if (p.mrope && p.mrope_interleaved && shape.interleaved == InterleavedSource::gather)
+    token_major = false;
   if (shape.token_major() == token_major) return;
   if (!token_major) {  // back to the 3-D grid
     shape.grid[0] /= shape.blocks_per_token_block;
@@ -181,12 +222,12 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // three random rows): one head per thread in blocks of 64 below a wave of resident threads; past
   // it, one cos/sin load shared by several heads paid (Qwen2-VL-7B with 4 pairs: T = 1024 in 6.1
   // instead of 6.4 us with 4 heads per thread; T = 16384 in 71 instead of 78-80 us with 8, i.e.
-  // within 5% of plain RoPE instead of 15% behind). Interleaved sections (a shared-memory gather
-  // per token and block): as plain RoPE.
+  // within 5% of plain RoPE instead of 15% behind).
   if (p.mrope && !p.mrope_interleaved) {
     const int heads = waves > 4 ? 8 : waves >= 1 ? 4 : 1;
     return make_launch_shape(p, pairs_per_thread, heads, 64, token_major);
   }
+  if (p.mrope) return choose_interleaved_shape(p, pairs_per_thread, multiprocessor_count);
   return make_launch_shape(p, pairs_per_thread, 1, 128, token_major);
 }
 

@@ -18,26 +18,31 @@ int choose_pairs_per_thread(const detail::Problem& problem);
 // Whether q/k accesses are marked evict-first (kernel::load_x): only for launches of at least
 // kStreamingMinTokens tokens, when every slice of a head that a thread touches is whole, aligned
 // 32-byte sectors, with at least 2 pairs per thread, and not for interleaved multimodal sections
-// (slower there on the H200).
+// (slower or no faster there on the H200, whatever the cos/sin source).
 constexpr int64_t kStreamingMinTokens = 512;
 bool streaming_accesses(const detail::Problem& problem, int pairs_per_thread);
 
 // Heads per thread and block size from the amount of work and the SM count: one head per thread
 // for small launches (latency), more heads per thread for large ones (each reuses its cos/sin
-// registers and overlaps its loads with the position -> cache-row chain). Programmatic launch is
-// left off; the caller decides it (it depends on the device).
+// registers and overlaps its loads with the position -> cache-row chain); for interleaved
+// multimodal sections also the cos/sin source, which may narrow the pairs per thread (launch with
+// the shape's pairs_per_thread). Programmatic launch is left off; the caller decides it (it
+// depends on the device).
 LaunchShape choose_launch_shape(const detail::Problem& problem, int pairs_per_thread,
                                 int multiprocessor_count);
 
 // The shape for `heads_per_thread` and blocks of about `block_threads` threads (clamped to
 // [32, kMaxBlockThreads]): block (chunks, head groups, tokens) and the grid that covers the problem.
-// token_major: as order_grid.
+// token_major: as order_grid. source: how interleaved multimodal sections get their cos/sin
+// (ignored for other problems); rows and columns narrow the pairs per thread to at most 4, rows
+// take one head per thread.
 LaunchShape make_launch_shape(const detail::Problem& problem, int pairs_per_thread,
-                              int heads_per_thread, int block_threads, bool token_major = false);
+                              int heads_per_thread, int block_threads, bool token_major = false,
+                              InterleavedSource source = InterleavedSource::gather);
 
 // The grid in token-major order (LaunchShape::token_major(): a token block's blocks numbered next
 // to each other in a 1-D grid) where a token block has several blocks and the 1-D grid fits in
-// 2^31 - 1 blocks, or back in the 3-D order. Interleaved multimodal sections stay 3-D.
+// 2^31 - 1 blocks, or back in the 3-D order. The interleaved gather stays 3-D.
 void order_grid(const detail::Problem& problem, LaunchShape& shape, bool token_major);
 
 // Why the kernel cannot index this problem with this shape, or "" when it can.

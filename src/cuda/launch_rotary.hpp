@@ -9,8 +9,9 @@
 
 namespace ropekit::cuda {
 
-// Launches asynchronously on `stream`; returns the launch error (no synchronization).
+// Launches asynchronously on `stream` (the instantiation for shape.pairs_per_thread and
+// shape.heads_in_flight); returns the launch error (no synchronization).
 cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
-                          DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
+                          DType cache_dtype, bool is_neox, cudaStream_t stream);
 
 }  // namespace ropekit::cuda

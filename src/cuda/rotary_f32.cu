@@ -4,6 +4,6 @@
 namespace ropekit::cuda {
 
 template cudaError_t launch_rotary_typed<float>(const RotaryParams&, const LaunchShape&, DType, bool,
-                                              int, cudaStream_t);
+                                              cudaStream_t);
 
 }  // namespace ropekit::cuda

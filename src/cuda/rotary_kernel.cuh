@@ -170,10 +170,17 @@ struct Chunk {
   }
 };
 
-// Which positions a kernel instantiation reads: one stream, or multimodal RoPE's three with
+// Which positions a kernel instantiation reads, and for interleaved multimodal sections how it
+// gets a chunk's cos/sin (InterleavedSource): one stream, or multimodal RoPE's three with
 // contiguous or interleaved sections (separate instantiations, so plain RoPE carries none of the
 // multimodal code and each multimodal form only its own).
-enum class Streams { one, contiguous_sections, interleaved_sections };
+enum class Streams {
+  one,
+  contiguous_sections,
+  interleaved_gather,
+  interleaved_rows,
+  interleaved_columns,
+};
 
 __host__ __device__ constexpr int stream_count(Streams s) { return s == Streams::one ? 1 : 3; }
 
@@ -221,12 +228,31 @@ struct PositionSource {
 // in 32-bit arithmetic.
 template <Streams kStreams>
 __device__ __forceinline__ int mrope_stream(const RotaryParams& p, int i) {
-  if constexpr (kStreams == Streams::interleaved_sections) {
+  if constexpr (kStreams == Streams::contiguous_sections) {
+    return i < p.mrope_bounds[0] ? 0 : i < p.mrope_bounds[1] ? 1 : 2;
+  } else {  // the interleaved forms
     const int i_mod_3 = i % 3;
     return i_mod_3 == 1 && i < p.mrope_bounds[0] ? 1 : i_mod_3 == 2 && i < p.mrope_bounds[1] ? 2 : 0;
-  } else {
-    return i < p.mrope_bounds[0] ? 0 : i < p.mrope_bounds[1] ? 1 : 2;
   }
+}
+
+// The streams of a chunk's kPairs frequencies, 2 bits each (interleaved sections; settled before
+// the kernel waits for the previous one).
+template <int kPairs>
+__device__ __forceinline__ uint32_t chunk_streams(const RotaryParams& p, int chunk) {
+  uint32_t streams = 0;
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i)
+    streams |= uint32_t(mrope_stream<Streams::interleaved_rows>(p, chunk * kPairs + i)) << (2 * i);
+  return streams;
+}
+
+// cos/sin of a token with a position outside [0, max_position): NaN (see FactorSource).
+template <int kPairs>
+__device__ __forceinline__ void fill_nan(float (&cos_v)[kPairs], float (&sin_v)[kPairs]) {
+  const float nan = __int_as_float(0x7fc00000);
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i) cos_v[i] = sin_v[i] = nan;
 }
 
 // The chunk's cos/sin factors: which cache columns, and for multimodal RoPE with contiguous
@@ -243,6 +269,21 @@ __device__ __forceinline__ int mrope_stream(const RotaryParams& p, int i) {
 // Contiguous multimodal sections: the host picks pairs per thread that divide both section
 // boundaries, so a chunk lies in one section and reads one row, as plain RoPE does. Interleaved
 // sections have their own specialization below.
+// The chunk's kPairs cos and sin factors from one cache row (sin negated for the inverse).
+template <class C, int kPairs>
+__device__ __forceinline__ void load_row_slice(const RotaryParams& p, const C* cos_columns,
+                                               const C* sin_columns, int64_t position,
+                                               float (&cos_v)[kPairs], float (&sin_v)[kPairs]) {
+  const uint64_t offset = uint64_t(uint32_t(position)) * p.cache_row_stride;
+  const Vec<C, kPairs> c = *reinterpret_cast<const Vec<C, kPairs>*>(cos_columns + offset);
+  const Vec<C, kPairs> s = *reinterpret_cast<const Vec<C, kPairs>*>(sin_columns + offset);
+#pragma unroll
+  for (int i = 0; i < kPairs; ++i) {
+    cos_v[i] = to_float(c.v[i]);
+    sin_v[i] = p.inverse ? -to_float(s.v[i]) : to_float(s.v[i]);
+  }
+}
+
 template <class C, int kPairs, Streams kStreams>
 struct FactorSource {
   const C* cos_columns;  // the chunk's cos and sin columns in row 0
@@ -259,32 +300,23 @@ struct FactorSource {
   __device__ __forceinline__ void load(const RotaryParams& p,
                                        const TokenPositions<stream_count(kStreams)>& position,
                                        float (&cos_v)[kPairs], float (&sin_v)[kPairs]) const {
-    if (!position.all_ok(p)) {
-      const float nan = __int_as_float(0x7fc00000);
-#pragma unroll
-      for (int i = 0; i < kPairs; ++i) cos_v[i] = sin_v[i] = nan;
-      return;
-    }
-    const uint64_t offset = uint64_t(uint32_t(position.of_stream(stream))) * p.cache_row_stride;
-    const Vec<C, kPairs> c = *reinterpret_cast<const Vec<C, kPairs>*>(cos_columns + offset);
-    const Vec<C, kPairs> s = *reinterpret_cast<const Vec<C, kPairs>*>(sin_columns + offset);
-#pragma unroll
-    for (int i = 0; i < kPairs; ++i) {
-      cos_v[i] = to_float(c.v[i]);
-      sin_v[i] = p.inverse ? -to_float(s.v[i]) : to_float(s.v[i]);
-    }
+    if (!position.all_ok(p)) return fill_nan(cos_v, sin_v);
+    load_row_slice(p, cos_columns, sin_columns, position.of_stream(stream), cos_v, sin_v);
   }
 };
 
-// Interleaved multimodal sections, where neighbouring frequencies belong to different streams:
-// the threads of one token in a block first gather that token's cos/sin columns into shared
+// Interleaved multimodal sections (neighbouring frequencies belong to different streams), three
+// ways to get a chunk's factors (InterleavedSource, chosen per launch in launch_config.cpp).
+//
+// Gather: the threads of one token in a block first copy that token's cos/sin columns into shared
 // memory, each column read once from its own stream's row (what plain RoPE reads: one cache
-// element per column), then each thread takes its chunk's factors from there. (Before, every
-// thread read its chunk's slice of all three rows: three times the cache traffic per head, 52
-// registers, and 19-29% slower than plain RoPE from T = 1024 on.) Every thread of the block calls
-// `load` or `take_part` exactly once: both hold the block's barrier.
+// element per column), then each thread takes its chunk's factors from there. Least cache traffic
+// per head, but the block waits at its barrier for the slowest of the three random rows: the
+// fastest only around one to two waves of one-head threads (H200, Qwen3-VL-8B at T = 512: 1.23x
+// plain RoPE, the others 1.43x and more). Every thread of the block calls `load` or `take_part`
+// exactly once: both hold the block's barrier.
 template <class C, int kPairs>
-struct FactorSource<C, kPairs, Streams::interleaved_sections> {
+struct FactorSource<C, kPairs, Streams::interleaved_gather> {
   float* row;     // this token's cos columns, then its sin columns, in shared memory
   int columns;    // frequencies of the block's chunks: blockDim.x * kPairs
   int first;      // the first of them
@@ -311,7 +343,7 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
       if (i >= half) continue;  // the last block of a head split over several
       float v = __int_as_float(0x7fc00000);
       if (ok) {
-        const int stream = mrope_stream<Streams::interleaved_sections>(p, i);
+        const int stream = mrope_stream<Streams::interleaved_gather>(p, i);
         const uint32_t at = uint32_t(position.of_stream(stream));
         const C* element = cache + uint64_t(at) * p.cache_row_stride + (is_sin ? half : 0) + i;
         v = to_float(__ldg(element));
@@ -352,10 +384,76 @@ struct FactorSource<C, kPairs, Streams::interleaved_sections> {
   }
 };
 
+// What the barrier-free interleaved sources below start from: the chunk's columns in row 0 and
+// the stream of each of its frequencies, settled before the wait.
+template <class C, int kPairs>
+struct InterleavedChunk {
+  const C* cos_columns;
+  const C* sin_columns;
+  uint32_t streams;  // chunk_streams
+
+  __device__ __forceinline__ InterleavedChunk(const RotaryParams& p, int chunk)
+      : cos_columns(static_cast<const C*>(p.cache) + chunk * kPairs),
+        sin_columns(cos_columns + p.rotary_dim / 2),
+        streams(chunk_streams<kPairs>(p, chunk)) {}
+
+  __device__ __forceinline__ int stream_of(int i) const { return int((streams >> (2 * i)) & 3u); }
+};
+
+// Rows (interleaved sections): the chunk's slice of the temporal, height and width rows as vector loads
+// issued together (one dependent step, as plain RoPE), then a pick per frequency: two thirds of
+// what each thread reads goes unused, which costs nothing on small launches (H200, Qwen3-VL-8B,
+// one head per thread in blocks of 64: T <= 64 within 6% of plain RoPE, the gather 8-15% behind)
+// and too much L1 traffic and too many registers on large ones.
+template <class C, int kPairs>
+struct FactorSource<C, kPairs, Streams::interleaved_rows> : InterleavedChunk<C, kPairs> {
+  using InterleavedChunk<C, kPairs>::InterleavedChunk;
+
+  __device__ __forceinline__ void load(const RotaryParams& p, const TokenPositions<3>& position,
+                                       float (&cos_v)[kPairs], float (&sin_v)[kPairs]) const {
+    if (!position.all_ok(p)) return fill_nan(cos_v, sin_v);
+    float cos_h[kPairs], sin_h[kPairs], cos_w[kPairs], sin_w[kPairs];
+    load_row_slice(p, this->cos_columns, this->sin_columns, position.value[0], cos_v, sin_v);
+    load_row_slice(p, this->cos_columns, this->sin_columns, position.value[1], cos_h, sin_h);
+    load_row_slice(p, this->cos_columns, this->sin_columns, position.value[2], cos_w, sin_w);
+#pragma unroll
+    for (int i = 0; i < kPairs; ++i) {
+      const int stream = this->stream_of(i);
+      cos_v[i] = stream == 0 ? cos_v[i] : stream == 1 ? cos_h[i] : cos_w[i];
+      sin_v[i] = stream == 0 ? sin_v[i] : stream == 1 ? sin_h[i] : sin_w[i];
+    }
+  }
+};
+
+// Columns (interleaved sections): each frequency's cos and sin as one scalar load from its own
+// stream's row, all issued together: nothing read goes unused, no barrier, fewer registers than rows.
+// Several heads per thread share the loads (H200, Qwen3-VL-8B at T = 16384 with 8 heads per
+// thread: 1.05x plain RoPE, the gather 1.17x).
+template <class C, int kPairs>
+struct FactorSource<C, kPairs, Streams::interleaved_columns> : InterleavedChunk<C, kPairs> {
+  using InterleavedChunk<C, kPairs>::InterleavedChunk;
+
+  __device__ __forceinline__ void load(const RotaryParams& p, const TokenPositions<3>& position,
+                                       float (&cos_v)[kPairs], float (&sin_v)[kPairs]) const {
+    if (!position.all_ok(p)) return fill_nan(cos_v, sin_v);
+    const uint64_t rows[3] = {uint64_t(uint32_t(position.value[0])) * p.cache_row_stride,
+                              uint64_t(uint32_t(position.value[1])) * p.cache_row_stride,
+                              uint64_t(uint32_t(position.value[2])) * p.cache_row_stride};
+#pragma unroll
+    for (int i = 0; i < kPairs; ++i) {
+      const int stream = this->stream_of(i);
+      const uint64_t row = stream == 0 ? rows[0] : stream == 1 ? rows[1] : rows[2];
+      cos_v[i] = to_float(__ldg(this->cos_columns + row + i));
+      const float s = to_float(__ldg(this->sin_columns + row + i));
+      sin_v[i] = p.inverse ? -s : s;
+    }
+  }
+};
+
 // Bytes of shared memory a block of `shape` needs: the interleaved gather's rows.
 __host__ __device__ constexpr unsigned shared_bytes(Streams streams, int pairs,
                                                     const unsigned (&block)[3]) {
-  return streams == Streams::interleaved_sections ? block[0] * unsigned(pairs) * 2 * block[2] * 4
+  return streams == Streams::interleaved_gather ? block[0] * unsigned(pairs) * 2 * block[2] * 4
                                                   : 0;
 }
 
@@ -495,7 +593,7 @@ template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams 
           bool kStreaming>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
   // Interleaved multimodal sections always run in the 3-D grid order (order_grid): no decode.
-  const BlockIndex block = kStreams == Streams::interleaved_sections
+  const BlockIndex block = kStreams == Streams::interleaved_gather
                                ? BlockIndex(blockIdx.x, blockIdx.y, blockIdx.z)
                                : BlockIndex(p, blockIdx.x, blockIdx.y, blockIdx.z);
   const uint32_t token = block.token * blockDim.z + threadIdx.z;
@@ -503,7 +601,7 @@ __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant
   const int chunk = int(block.chunk * blockDim.x + threadIdx.x);
   allow_next_kernel_to_launch();
   if (token >= p.num_tokens || group >= p.head_groups || chunk >= p.chunks_per_head) {
-    if constexpr (kStreams == Streams::interleaved_sections)
+    if constexpr (kStreams == Streams::interleaved_gather)
       FactorSource<C, kPairs, kStreams>::take_part(p, token, chunk);
     return;
   }

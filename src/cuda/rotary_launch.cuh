@@ -12,7 +12,7 @@ namespace ropekit::cuda {
 // Launches asynchronously on `stream`; returns the launch error (no synchronization).
 template <class X>
 cudaError_t launch_rotary_typed(const RotaryParams& params, const LaunchShape& shape,
-                                DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream);
+                                DType cache_dtype, bool is_neox, cudaStream_t stream);
 
 namespace detail_launch {
 
@@ -35,33 +35,75 @@ cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
   return cudaLaunchKernelEx(&config, kernel, params);
 }
 
-// One head per thread: the lean variant for small launches, where the kernel's latency is the
-// cost, and for most large ones. Two heads' loads in flight per thread, or four (in batches when a
-// thread has more heads), share one cos/sin load among heads. (Eight in flight needed more
-// registers than 512-thread blocks allow and spilled: 60% slower on the H100.)
+// The kernel with shape.heads_in_flight heads' loads issued together: one head per thread is the
+// lean variant for small launches, where the kernel's latency is the cost, and for most large
+// ones; two or four (in batches when a thread has more heads) share one cos/sin load among heads.
+// (Eight in flight with 8 pairs needed more registers than 512-thread blocks allow and spilled:
+// 60% slower on the H100.) Each interleaved source is instantiated only with the counts its
+// launches use (make_launch_shape): rows one, columns one, four and eight (4 pairs: on the H200
+// eight in flight was the fastest from two to about seven waves of one-head threads).
 template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams, bool kStreaming>
 cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   using kernel::rotary;
+  using kernel::Streams;
+  constexpr bool kRows = kStreams == Streams::interleaved_rows;
+  constexpr bool kColumns = kStreams == Streams::interleaved_columns;
   const unsigned shared = kernel::shared_bytes(kStreams, kPairs, shape.block);
-  if (shape.heads_per_thread == 1)
-    return launch_kernel(rotary<X, C, kNeox, kPairs, 1, kStreams, kStreaming>, params, shape,
-                         shared, stream);
-  if (shape.heads_per_thread == 2)
-    return launch_kernel(rotary<X, C, kNeox, kPairs, 2, kStreams, kStreaming>, params, shape,
-                         shared, stream);
-  return launch_kernel(rotary<X, C, kNeox, kPairs, 4, kStreams, kStreaming>, params, shape, shared,
-                       stream);
+  switch (shape.heads_in_flight) {
+    case 1:
+      return launch_kernel(rotary<X, C, kNeox, kPairs, 1, kStreams, kStreaming>, params, shape,
+                           shared, stream);
+    case 2:
+      if constexpr (!kRows && !kColumns)
+        return launch_kernel(rotary<X, C, kNeox, kPairs, 2, kStreams, kStreaming>, params, shape,
+                             shared, stream);
+      break;
+    case 4:
+      if constexpr (!kRows)
+        return launch_kernel(rotary<X, C, kNeox, kPairs, 4, kStreams, kStreaming>, params, shape,
+                             shared, stream);
+      break;
+    case 8:
+      if constexpr (kColumns)
+        return launch_kernel(rotary<X, C, kNeox, kPairs, 8, kStreams, kStreaming>, params, shape,
+                             shared, stream);
+      break;
+  }
+  return cudaErrorInvalidValue;
 }
 
 // Streaming accesses (whole 32-byte sectors: at least 2 pairs per thread) are instantiated for
-// plain RoPE and contiguous multimodal sections; interleaved sections ran slower with them (H200,
-// docs/BENCHMARKS.md), and make_launch_shape never asks for them there.
+// plain RoPE and contiguous multimodal sections; interleaved sections ran slower or no faster
+// with them (H200, docs/BENCHMARKS.md), and make_launch_shape never asks for them there.
 template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams>
 cudaError_t launch_streams(const RotaryParams& params, const LaunchShape& shape,
                            cudaStream_t stream) {
   if (!shape.streaming) return launch_heads<X, C, kNeox, kPairs, kStreams, false>(params, shape, stream);
-  if constexpr (kPairs >= 2 && kStreams != kernel::Streams::interleaved_sections)
+  if constexpr (kPairs >= 2 && (kStreams == kernel::Streams::one ||
+                                kStreams == kernel::Streams::contiguous_sections))
     return launch_heads<X, C, kNeox, kPairs, kStreams, true>(params, shape, stream);
+  return cudaErrorInvalidValue;
+}
+
+// Interleaved sections: the source the shape names (make_launch_shape gives rows and columns at
+// most 4 pairs per thread, their only instantiations).
+template <class X, class C, bool kNeox, int kPairs>
+cudaError_t launch_interleaved(const RotaryParams& params, const LaunchShape& shape,
+                               cudaStream_t stream) {
+  using kernel::Streams;
+  switch (shape.interleaved) {
+    case InterleavedSource::gather:
+      return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_gather>(params, shape, stream);
+    case InterleavedSource::rows:
+      if constexpr (kPairs <= 4)
+        return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_rows>(params, shape, stream);
+      break;
+    case InterleavedSource::columns:
+      if constexpr (kPairs <= 4)
+        return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_columns>(params, shape,
+                                                                                 stream);
+      break;
+  }
   return cudaErrorInvalidValue;
 }
 
@@ -71,9 +113,7 @@ cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStr
   using kernel::Streams;
   if (!params.mrope) return launch_streams<X, C, kNeox, kPairs, Streams::one>(params, shape, stream);
   if constexpr (kNeox) {
-    if (params.mrope_interleaved)
-      return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_sections>(params, shape,
-                                                                                stream);
+    if (params.mrope_interleaved) return launch_interleaved<X, C, kNeox, kPairs>(params, shape, stream);
     return launch_streams<X, C, kNeox, kPairs, Streams::contiguous_sections>(params, shape, stream);
   }
   return cudaErrorInvalidValue;
@@ -82,10 +122,9 @@ cudaError_t launch(const RotaryParams& params, const LaunchShape& shape, cudaStr
 // Pair counts wider than 16 bytes of x are never chosen (choose_pairs_per_thread); they map to an
 // error, not a kernel.
 template <class X, class C, bool kNeox>
-cudaError_t launch_pairs(const RotaryParams& params, const LaunchShape& shape, int pairs,
-                         cudaStream_t stream) {
+cudaError_t launch_pairs(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   constexpr int kMaxPairs = 16 / sizeof(X);
-  switch (pairs) {
+  switch (shape.pairs_per_thread) {
     case 1: return launch<X, C, kNeox, 1>(params, shape, stream);
     case 2: if constexpr (kMaxPairs >= 2) return launch<X, C, kNeox, 2>(params, shape, stream); break;
     case 4: if constexpr (kMaxPairs >= 4) return launch<X, C, kNeox, 4>(params, shape, stream); break;
@@ -96,22 +135,22 @@ cudaError_t launch_pairs(const RotaryParams& params, const LaunchShape& shape, i
 
 template <class X, class C>
 cudaError_t launch_style(const RotaryParams& params, const LaunchShape& shape, bool is_neox,
-                         int pairs, cudaStream_t stream) {
-  return is_neox ? launch_pairs<X, C, true>(params, shape, pairs, stream)
-                 : launch_pairs<X, C, false>(params, shape, pairs, stream);
+                         cudaStream_t stream) {
+  return is_neox ? launch_pairs<X, C, true>(params, shape, stream)
+                 : launch_pairs<X, C, false>(params, shape, stream);
 }
 
 }  // namespace detail_launch
 
 template <class X>
 cudaError_t launch_rotary_typed(const RotaryParams& params, const LaunchShape& shape,
-                                DType cache_dtype, bool is_neox, int pairs, cudaStream_t stream) {
+                                DType cache_dtype, bool is_neox, cudaStream_t stream) {
   using namespace detail_launch;
   switch (cache_dtype) {
-    case DType::float32: return launch_style<X, float>(params, shape, is_neox, pairs, stream);
-    case DType::float16: return launch_style<X, __half>(params, shape, is_neox, pairs, stream);
+    case DType::float32: return launch_style<X, float>(params, shape, is_neox, stream);
+    case DType::float16: return launch_style<X, __half>(params, shape, is_neox, stream);
     case DType::bfloat16:
-      return launch_style<X, __nv_bfloat16>(params, shape, is_neox, pairs, stream);
+      return launch_style<X, __nv_bfloat16>(params, shape, is_neox, stream);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -119,11 +158,11 @@ cudaError_t launch_rotary_typed(const RotaryParams& params, const LaunchShape& s
 // Instantiated once each, in rotary_f32.cu, rotary_f16.cu and rotary_bf16.cu: every other
 // includer (cuda_backend.cu) links to those instead of compiling the kernels again.
 extern template cudaError_t launch_rotary_typed<float>(const RotaryParams&, const LaunchShape&,
-                                                       DType, bool, int, cudaStream_t);
+                                                       DType, bool, cudaStream_t);
 extern template cudaError_t launch_rotary_typed<__half>(const RotaryParams&, const LaunchShape&,
-                                                        DType, bool, int, cudaStream_t);
+                                                        DType, bool, cudaStream_t);
 extern template cudaError_t launch_rotary_typed<__nv_bfloat16>(const RotaryParams&,
                                                                const LaunchShape&, DType, bool,
-                                                               int, cudaStream_t);
+                                                               cudaStream_t);
 
 }  // namespace ropekit::cuda

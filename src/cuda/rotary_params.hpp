@@ -85,12 +85,27 @@ struct BlockIndex {
   }
 };
 
+// Where a thread of interleaved multimodal sections gets its chunk's cos/sin (neighbouring
+// frequencies belong to different streams, so a chunk reads three rows); kernel::FactorSource:
+// - gather: the block's threads of a token copy its columns into shared memory, one load per
+//   column, then a block barrier;
+// - rows: the chunk's slice of all three rows as vector loads, then a pick per frequency (one head
+//   per thread: the fewest dependent steps, for small launches);
+// - columns: one scalar load per frequency from its own stream's row (no barrier, fewer registers
+//   than rows; with several heads per thread, for large launches).
+enum class InterleavedSource : unsigned char { gather, rows, columns };
+
 // The launch shape, chosen on the host (launch_config.hpp). Blocks are three-dimensional
 // (chunks, head groups, tokens) so the kernel reads its indices off the hardware instead of
 // dividing a linear thread index: on small launches those divisions were a visible part of the
 // latency. (Only the token-major grid of large launches divides, once per block index.)
 struct LaunchShape {
   int heads_per_thread = 1;
+  int pairs_per_thread = 1;  // the rotation pairs of a chunk (the kernel instantiation's kPairs)
+  // Heads whose loads a thread issues together (1, 2, 4; 8 for interleaved columns): derived from
+  // heads_per_thread by make_launch_shape, raised by choose_launch_shape where it measured faster.
+  int heads_in_flight = 1;
+  InterleavedSource interleaved = InterleavedSource::gather;  // interleaved sections only
   // Derived by make_launch_shape.
   int head_groups = 0;       // heads / heads_per_thread, rounded up
   int chunks_per_head = 0;   // rotary_dim / 2 / pairs_per_thread

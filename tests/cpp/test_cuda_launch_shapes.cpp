@@ -240,7 +240,7 @@ TEST(CudaLaunchShape, EveryShapeGivesTheOraclesAnswer) {
                  std::to_string(block) + (s.programmatic ? " programmatic" : "") +
                  (s.token_major() ? " token-major" : ""));
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
-                                  pairs, nullptr),
+                                  nullptr),
               cudaSuccess);
     check_cuda(cudaDeviceSynchronize(), "kernel");
     mirror.download();
@@ -288,10 +288,10 @@ TEST(CudaLaunchShape, ProgrammaticLaunchesSeeThePreviousResults) {
   t.programmatic = true;
   for (int round = 0; round < 20; ++round) {
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(pf, s), s, pf.x_dtype, pf.cache_dtype,
-                                  pf.is_neox, pairs, stream),
+                                  pf.is_neox, stream),
               cudaSuccess);
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(pb, t), t, pb.x_dtype, pb.cache_dtype,
-                                  pb.is_neox, pairs, stream),
+                                  pb.is_neox, stream),
               cudaSuccess);
   }
   check_cuda(cudaStreamSynchronize(stream), "kernels");

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/problem.hpp"
@@ -33,6 +34,35 @@ void run_on_gpu_and_check(const MropeCase& c, uint64_t seed) {
   check_cuda(cudaDeviceSynchronize(), "kernel");
   device.download();
   check_run(c, r);
+}
+
+// One launch of interleaved sections with a given cos/sin source, heads per thread and heads in
+// flight (0: as make_launch_shape derives them), checked against the oracle.
+void run_interleaved_source_and_check(const MropeCase& c, uint64_t seed,
+                                      cuda::InterleavedSource source, int heads,
+                                      int heads_in_flight) {
+  std::mt19937_64 rng(seed);
+  MropeRun r = make_run(c, rng);
+  DeviceCopies device(tensors_of(r), /*misalign=*/false);
+  const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
+  cuda::LaunchShape s =
+      cuda::make_launch_shape(p, cuda::choose_pairs_per_thread(p), heads, 64, true, source);
+  if (heads_in_flight > 0) s.heads_in_flight = heads_in_flight;
+  ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
+                                nullptr),
+            cudaSuccess);
+  check_cuda(cudaDeviceSynchronize(), "kernel");
+  device.download();
+  check_run(c, r);
+}
+
+const char* source_name(cuda::InterleavedSource source) {
+  switch (source) {
+    case cuda::InterleavedSource::gather: return "gather";
+    case cuda::InterleavedSource::rows: return "rows";
+    case cuda::InterleavedSource::columns: return "columns";
+  }
+  return "?";
 }
 
 TEST(CudaMrope, SectionsDtypesAndForms) {
@@ -62,11 +92,24 @@ TEST(CudaMrope, SectionsDtypesAndForms) {
                      std::to_string(m.section[2]) + (interleaved ? " interleaved " : " contiguous ") +
                      to_string(x));
         run_on_gpu_and_check(c, entropy());
+        if (!interleaved) continue;
+        // Every cos/sin source, as each is launched (columns with four and eight in flight).
+        const struct { cuda::InterleavedSource source; int heads, in_flight; } launches[] = {
+            {cuda::InterleavedSource::gather, 1, 0},
+            {cuda::InterleavedSource::rows, 1, 0},
+            {cuda::InterleavedSource::columns, 1, 0},
+            {cuda::InterleavedSource::columns, 8, 4},
+            {cuda::InterleavedSource::columns, 8, 8}};
+        for (const auto& l : launches) {
+          SCOPED_TRACE(std::string(source_name(l.source)) + " " + std::to_string(l.heads) +
+                       " heads per thread, " + std::to_string(l.in_flight) + " in flight");
+          run_interleaved_source_and_check(c, entropy(), l.source, l.heads, l.in_flight);
+        }
       }
 }
 
 // The kernel reads one cache row per chunk with contiguous sections: each chunk of pairs must lie in
-// one section. Interleaved sections gather a token's columns in shared memory first: any chunk.
+// one section. Interleaved sections read each frequency's own row: any chunk.
 TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   const struct { std::array<int64_t, 3> section; bool interleaved; int pairs; } expected[] = {
       {{16, 24, 24}, false, 4}, {{24, 20, 20}, false, 4}, {{11, 11, 10}, false, 1},
@@ -94,13 +137,17 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
     EXPECT_EQ(cuda::streaming_accesses(p, pairs),
               prefill && !e.interleaved && pairs >= 2 && whole_sectors)
         << e.section[0] << "/" << e.section[1] << "/" << e.section[2];
-    // Token-major grid order (several blocks per token here: 64 heads): never for interleaved
-    // sections, whose kernel reads the 3-D block index as it is.
+    // Token-major grid order (several blocks per token here: 64 heads): never for the
+    // interleaved gather, whose kernel reads the 3-D block index as it is; for the other sources
+    // (and contiguous sections, where the source is ignored) yes.
     c.num_heads = 64;
     MropeRun wide = make_run(c, rng);
     const detail::Problem many_heads = detail::make_problem(args_of(c, wide, Backend::cpu));
     EXPECT_EQ(cuda::make_launch_shape(many_heads, 1, 1, 128, true).token_major(), !e.interleaved)
         << e.section[0] << "/" << e.section[1] << "/" << e.section[2];
+    for (auto source : {cuda::InterleavedSource::rows, cuda::InterleavedSource::columns})
+      EXPECT_TRUE(cuda::make_launch_shape(many_heads, 1, 1, 128, true, source).token_major())
+          << source_name(source);
     if (e.interleaved) continue;
     for (int64_t first = 0; first < c.rotary_dim / 2; first += pairs) {
       const int stream = oracle_stream(first, c.section, false);
@@ -112,32 +159,65 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
 
 // Contiguous sections: 4 pairs per thread; on launches of at least a wave of resident threads
 // (132 SMs x 2048 with one head per thread) several heads per thread, one cos/sin load shared by
-// them, below that one. Interleaved sections keep plain RoPE's choice (8 pairs, one head).
+// them, below that one.
 TEST(CudaMrope, LargeContiguousLaunchesShareCosSinOverHeads) {
-  const struct { int64_t tokens; bool interleaved; int pairs, heads; } expected[] = {
-      {16, false, 4, 1},   {1024, false, 4, 1}, {2048, false, 4, 4},
-      {8192, false, 4, 8}, {8192, true, 8, 1}};  // 16 heads: 2048 x 16 x 16 chunks = 1.9 waves
+  const struct { int64_t tokens; int pairs, heads; } expected[] = {
+      {16, 4, 1}, {1024, 4, 1}, {2048, 4, 4}, {8192, 4, 8}};  // 2048 x 16 x 16 chunks = 1.9 waves
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
     MropeCase c;  // sections 16/24/24
     c.tokens = e.tokens;
     c.num_heads = 12;
     c.num_kv_heads = 4;
-    c.interleaved = e.interleaved;
-    if (e.interleaved) c.section = {24, 20, 20};
     c.x_dtype = DType::bfloat16;
     MropeRun r = make_run(c, rng);
     detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
     place_at_aligned_addresses(p);
-    const int pairs = cuda::choose_pairs_per_thread(p);
-    const cuda::LaunchShape s = cuda::choose_launch_shape(p, pairs, 132);
-    EXPECT_EQ(pairs, e.pairs) << e.tokens << " tokens";
+    const cuda::LaunchShape s = cuda::choose_launch_shape(p, cuda::choose_pairs_per_thread(p), 132);
+    EXPECT_EQ(s.pairs_per_thread, e.pairs) << e.tokens << " tokens";
     EXPECT_EQ(s.heads_per_thread, e.heads) << e.tokens << " tokens";
   }
 }
 
-// Every kernel variant (one head per thread; two and four heads in flight, with partial batches)
-// and block size, for both section forms, against the oracle.
+// Interleaved sections (Qwen3-VL-8B: 32 + 8 heads, 16 chunks of 4 pairs, 132 SMs), the source by
+// waves of one-head threads (launch_config.cpp): rows below 0.3, columns below 1, the gather with
+// the widest pairs below 2, then columns with 8 heads per thread (eight in flight below 7 waves).
+TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
+  using cuda::InterleavedSource;
+  const struct {
+    int64_t tokens;
+    InterleavedSource source;
+    int pairs, heads, in_flight;
+  } expected[] = {{1, InterleavedSource::rows, 4, 1, 1},     // 0.002 waves
+                  {64, InterleavedSource::rows, 4, 1, 1},    // 0.15
+                  {256, InterleavedSource::columns, 4, 1, 1},  // 0.61
+                  {512, InterleavedSource::gather, 8, 1, 1},   // 1.2
+                  {1024, InterleavedSource::columns, 4, 8, 8},  // 2.4
+                  {4096, InterleavedSource::columns, 4, 8, 4}};  // 9.7
+  std::mt19937_64 rng(std::random_device{}());
+  for (const auto& e : expected) {
+    MropeCase c;
+    c.tokens = e.tokens;
+    c.num_heads = 32;
+    c.num_kv_heads = 8;
+    c.section = {24, 20, 20};
+    c.interleaved = true;
+    c.x_dtype = DType::bfloat16;
+    MropeRun r = make_run(c, rng);
+    detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
+    place_at_aligned_addresses(p);
+    const cuda::LaunchShape s = cuda::choose_launch_shape(p, cuda::choose_pairs_per_thread(p), 132);
+    EXPECT_EQ(source_name(s.interleaved), std::string(source_name(e.source))) << e.tokens;
+    EXPECT_EQ(s.pairs_per_thread, e.pairs) << e.tokens << " tokens";
+    EXPECT_EQ(s.heads_per_thread, e.heads) << e.tokens << " tokens";
+    EXPECT_EQ(s.heads_in_flight, e.in_flight) << e.tokens << " tokens";
+    EXPECT_FALSE(s.streaming) << e.tokens << " tokens";
+  }
+}
+
+// Every kernel variant (one head per thread; two, four and for interleaved columns eight heads in
+// flight, with partial batches), block size and interleaved cos/sin source, for both section
+// forms, against the oracle.
 TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const uint64_t seed = fresh_seed();
@@ -158,15 +238,21 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
     const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
     const int pairs = cuda::choose_pairs_per_thread(p);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
-    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, rng() % 2 == 0);
+    const auto source = cuda::InterleavedSource(rng() % 3);
+    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, rng() % 2 == 0, source);
+    if (c.interleaved && source == cuda::InterleavedSource::columns && rng() % 2 == 0)
+      s.heads_in_flight = 8;
     s.programmatic = rng() % 2 == 0;
     SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " sections " +
                  std::to_string(c.section[0]) + "/" + std::to_string(c.section[1]) + "/" +
-                 std::to_string(c.section[2]) + (c.interleaved ? " interleaved" : " contiguous") +
-                 " heads/thread " + std::to_string(heads) + " block " + std::to_string(block) +
+                 std::to_string(c.section[2]) +
+                 (c.interleaved ? std::string(" interleaved ") + source_name(source)
+                                : std::string(" contiguous")) +
+                 " heads/thread " + std::to_string(s.heads_per_thread) + " in flight " +
+                 std::to_string(s.heads_in_flight) + " block " + std::to_string(block) +
                  (s.token_major() ? " token-major" : ""));
     ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
-                                  pairs, nullptr),
+                                  nullptr),
               cudaSuccess);
     check_cuda(cudaDeviceSynchronize(), "kernel");
     device.download();
@@ -177,13 +263,18 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
 // A rotary part wider than a block's chunks (blocks of 32 threads): each block gathers only its
 // own columns (its offset along the head); with 48 chunks the head's second block has 16 chunks
 // past the end, with 64 it is full. A token's heads are split over several blocks too, each with
-// its own gather. Both grid orders (the token-major one decodes the chunk block from a 1-D index).
+// its own gather. Both grid orders (the token-major one decodes the chunk block from a 1-D index;
+// the interleaved gather keeps the 3-D one), and the interleaved rows and columns (4 pairs: twice
+// the chunks) as well.
 TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
   const std::array<int64_t, 3> sections[] = {{128, 128, 128}, {256, 128, 128}};  // 48, 64 chunks
-  for (bool interleaved : {false, true})
+  using cuda::InterleavedSource;
+  for (auto [interleaved, source] :
+       {std::pair{false, InterleavedSource::gather}, std::pair{true, InterleavedSource::gather},
+        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns}})
     for (const auto& section : sections)
     for (bool token_major : {false, true}) {
       const int block = 32;
@@ -200,15 +291,17 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       const detail::Problem p =
           detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
       const int pairs = 8;  // legal for both forms: the sections are multiples of 8
-      cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block);
+      cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block, false, source);
       ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
       cuda::order_grid(p, s, token_major);
-      ASSERT_EQ(s.token_major(), token_major && !interleaved);
-      SCOPED_TRACE("seed " + std::to_string(seed) + (interleaved ? " interleaved" : " contiguous") +
+      ASSERT_EQ(s.token_major(), token_major && !(interleaved && source == InterleavedSource::gather));
+      SCOPED_TRACE("seed " + std::to_string(seed) +
+                   (interleaved ? std::string(" interleaved ") + source_name(source)
+                                : std::string(" contiguous")) +
                    " rotary " + std::to_string(c.rotary_dim) +
                    (token_major ? " token-major" : " 3-D grid"));
       ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype,
-                                    p.is_neox, pairs, nullptr),
+                                    p.is_neox, nullptr),
                 cudaSuccess);
       check_cuda(cudaDeviceSynchronize(), "kernel");
       device.download();
@@ -216,15 +309,33 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
     }
 }
 
+// Contiguous sections through the library, and every interleaved cos/sin source.
 TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
   SKIP_WITHOUT_CUDA_DEVICE();
+  using cuda::InterleavedSource;
+  for (auto [interleaved, source] :
+       {std::pair{false, InterleavedSource::gather}, std::pair{true, InterleavedSource::gather},
+        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns}})
   for (int stream = 0; stream < 3; ++stream) {
+    SCOPED_TRACE(interleaved ? std::string("interleaved ") + source_name(source) : "contiguous");
     MropeCase c;
+    c.interleaved = interleaved;
+    if (interleaved) c.section = {24, 20, 20};
     std::mt19937_64 rng(std::random_device{}());
     MropeRun r = make_run(c, rng);
     r.positions.set(stream * c.tokens + 3, double(c.max_position));  // token 3
     DeviceCopies device(tensors_of(r), /*misalign=*/false);
-    ASSERT_NO_THROW(rotary_embedding(device.on_device(args_of(c, r, Backend::cuda))));
+    const RotaryArgs args = device.on_device(args_of(c, r, Backend::cuda));
+    if (!interleaved) {
+      ASSERT_NO_THROW(rotary_embedding(args));
+    } else {
+      const detail::Problem p = detail::make_problem(args);
+      const cuda::LaunchShape s =
+          cuda::make_launch_shape(p, cuda::choose_pairs_per_thread(p), 2, 64, false, source);
+      ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype,
+                                    p.is_neox, nullptr),
+                cudaSuccess);
+    }
     check_cuda(cudaDeviceSynchronize(), "kernel");
     device.download();
     const int64_t row = c.num_heads * c.head_size;
