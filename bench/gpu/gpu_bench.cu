@@ -4,7 +4,7 @@
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
 // Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope] | --order |
-//        --interleaved-choices | --access-patterns
+//        --interleaved-choices | --access-patterns | --sector-pad
 // (--quick: fewer token counts; --no-sweep: no launch-shape sweep, for timing library variants
 // against each other; --mrope: only the multimodal tables and sweep rows; --profile: decode and
 // prefill cases of four shapes, ropekit, naive and touch kernels each run once outside graphs, for
@@ -12,7 +12,8 @@
 // multimodal calls at T = 1024 and 16384 in both grid orders instead; --order: the library's
 // launches in the 3-D and the token-major grid order; --interleaved-choices: candidate cos/sin
 // sources and launches for interleaved multimodal sections, timed round-robin; --access-patterns:
-// the DRAM's speed on each shape's rotary pieces with no RoPE work)
+// the DRAM's speed on each shape's rotary pieces with no RoPE work; --sector-pad: neox-20b with
+// whole sectors written, sector_pad.cuh)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -31,6 +32,7 @@
 #include "cuda/launch_config.hpp"
 #include "cuda/launch_rotary.hpp"
 #include "naive_rope.cuh"
+#include "sector_pad.cuh"
 #include "ropekit/ropekit.hpp"
 
 namespace ropekit::bench {
@@ -361,23 +363,44 @@ class Case {
     });
   }
 
-  // A candidate launch for interleaved multimodal sections: seconds per call.
-  double candidate_seconds(const InterleavedCandidate& c) {
-    const detail::Problem first = detail::make_problem(args(0));
-    const cuda::LaunchShape shape = candidate_shape(c, first);
+  // A launch made by `launch` with `shape` (a candidate's or the library's own): seconds per call.
+  using Launch = std::function<cudaError_t(const cuda::RotaryParams&, const cuda::LaunchShape&)>;
+  double launch_seconds(const Launch& launch, const cuda::LaunchShape& shape) {
     std::vector<cuda::RotaryParams> params;
     for (int i = 0; i < sets_; ++i)
       params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
     return graph_seconds_per_call(stream_, calls(), [&](int k) {
-      check(launch_candidate(params[k % sets_], shape), "candidate launch");
+      check(launch(params[k % sets_], shape), "candidate launch");
     });
   }
+  double candidate_seconds(const InterleavedCandidate& c) {
+    return launch_seconds(library_launch(), candidate_shape(c, detail::make_problem(args(0))));
+  }
 
-  // Elements of q and k (set 0) where the candidate's result differs from the library's call on
-  // the same inputs (both round the same float32 products once, so any difference is a bug).
-  int64_t candidate_differing_elements(const InterleavedCandidate& c) {
+  // The library's kernels launched with a given shape; the library's shape for this problem.
+  Launch library_launch() {
+    return [this](const cuda::RotaryParams& params, const cuda::LaunchShape& shape) {
+      return launch_candidate(params, shape);
+    };
+  }
+  cuda::LaunchShape library_shape(int sms) {
     const detail::Problem first = detail::make_problem(args(0));
-    const cuda::LaunchShape shape = candidate_shape(c, first);
+    cuda::LaunchShape shape =
+        cuda::choose_launch_shape(first, cuda::choose_pairs_per_thread(first), sms);
+    shape.programmatic = true;
+    return shape;
+  }
+
+  int64_t candidate_differing_elements(const InterleavedCandidate& c) {
+    return differing_elements(library_launch(),
+                              candidate_shape(c, detail::make_problem(args(0))));
+  }
+
+  // Elements of q and k (set 0) where `launch` with `shape` gives another result than the
+  // library's call on the same inputs (both round the same float32 products once, so any
+  // difference is a bug).
+  int64_t differing_elements(const Launch& launch, const cuda::LaunchShape& shape) {
+    const detail::Problem first = detail::make_problem(args(0));
     const Set& s = sets[0];
     const int64_t q_bytes = tokens_ * shape_.num_heads * shape_.head_size * 2;
     const int64_t k_bytes = tokens_ * shape_.num_kv_heads * shape_.head_size * 2;
@@ -399,7 +422,7 @@ class Case {
     };
     rotary_embedding(args(0));
     result(library);
-    check(launch_candidate(cuda::make_params(first, shape), shape), "candidate launch");
+    check(launch(cuda::make_params(first, shape), shape), "candidate launch");
     result(candidate);
     cudaFree(saved);
     int64_t differing = 0;
@@ -585,6 +608,38 @@ int main(int argc, char** argv) {
                                 differing[k - 2] ? "  WRONG" : "");
         std::printf("\n");
       }
+      std::fflush(stdout);
+    }
+    return 0;
+  }
+  if (flag("--sector-pad")) {
+    // neox-20b (48 rotary bytes of a 192-byte head): the library's call, and its kernel with one
+    // more thread per head group writing back the 16 pass-through bytes that share the last
+    // rotary sector (sector_pad.cuh), same shape, round-robin five times; of_copy against a
+    // device-to-device copy of the counted bytes of the same run.
+    const Shape& shape = kShapes[4];
+    const DeviceCache cache(shape.rotary_dim);
+    std::printf("%-12s %6s %10s %10s %10s %8s %8s %9s\n", "shape", "T", "library_us", "padded_us",
+                "copy_us", "library", "padded", "differing");
+    for (int64_t tokens : {int64_t(1024), int64_t(4096), int64_t(16384)}) {
+      Case c(device, shape, tokens, cache.get(), stream);
+      const ropekit::cuda::LaunchShape s = c.library_shape(device.sms);
+      const Case::Launch padded = [&](const ropekit::cuda::RotaryParams& params,
+                                      const ropekit::cuda::LaunchShape& at) {
+        return launch_with_sector_pad(params, at, stream);
+      };
+      const int64_t differing = c.differing_elements(padded, s);
+      std::vector<double> library, pad, copy;
+      for (int round = 0; round < 5; ++round) {
+        library.push_back(c.launch_seconds(c.library_launch(), s));
+        pad.push_back(c.launch_seconds(padded, s));
+        copy.push_back(c.copy_seconds());
+      }
+      for (auto* v : {&library, &pad, &copy}) std::sort(v->begin(), v->end());
+      std::printf("%-12s %6lld %10.2f %10.2f %10.2f %7.1f%% %7.1f%% %9lld%s\n", shape.name,
+                  (long long)tokens, library[2] * 1e6, pad[2] * 1e6, copy[2] * 1e6,
+                  100 * copy[2] / library[2], 100 * copy[2] / pad[2], (long long)differing,
+                  differing ? "  WRONG" : "");
       std::fflush(stdout);
     }
     return 0;
