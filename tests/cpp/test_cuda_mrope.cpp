@@ -36,6 +36,18 @@ void run_on_gpu_and_check(const MropeCase& c, uint64_t seed) {
   check_run(c, r);
 }
 
+// Launches the library's kernels with shape `s` on the run's device copies, then checks every
+// output element against the oracle.
+void launch_and_check(const detail::Problem& p, const cuda::LaunchShape& s, DeviceCopies& device,
+                      const MropeCase& c, const MropeRun& r) {
+  ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
+                                nullptr),
+            cudaSuccess);
+  check_cuda(cudaDeviceSynchronize(), "kernel");
+  device.download();
+  check_run(c, r);
+}
+
 // One launch of interleaved sections with a given cos/sin source, heads per thread and heads in
 // flight (0: as make_launch_shape derives them), checked against the oracle.
 void run_interleaved_source_and_check(const MropeCase& c, uint64_t seed,
@@ -48,12 +60,7 @@ void run_interleaved_source_and_check(const MropeCase& c, uint64_t seed,
   cuda::LaunchShape s =
       cuda::make_launch_shape(p, cuda::choose_pairs_per_thread(p), heads, 64, true, source);
   if (heads_in_flight > 0) s.heads_in_flight = heads_in_flight;
-  ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
-                                nullptr),
-            cudaSuccess);
-  check_cuda(cudaDeviceSynchronize(), "kernel");
-  device.download();
-  check_run(c, r);
+  launch_and_check(p, s, device, c, r);
 }
 
 const char* source_name(cuda::InterleavedSource source) {
@@ -251,12 +258,7 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
                  " heads/thread " + std::to_string(s.heads_per_thread) + " in flight " +
                  std::to_string(s.heads_in_flight) + " block " + std::to_string(block) +
                  (s.token_major() ? " token-major" : ""));
-    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
-                                  nullptr),
-              cudaSuccess);
-    check_cuda(cudaDeviceSynchronize(), "kernel");
-    device.download();
-    check_run(c, r);
+    launch_and_check(p, s, device, c, r);
   }
 }
 
@@ -300,12 +302,7 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
                                 : std::string(" contiguous")) +
                    " rotary " + std::to_string(c.rotary_dim) +
                    (token_major ? " token-major" : " 3-D grid"));
-      ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype,
-                                    p.is_neox, nullptr),
-                cudaSuccess);
-      check_cuda(cudaDeviceSynchronize(), "kernel");
-      device.download();
-      check_run(c, r);
+      launch_and_check(p, s, device, c, r);
     }
 }
 
