@@ -255,20 +255,6 @@ __device__ __forceinline__ void fill_nan(float (&cos_v)[kPairs], float (&sin_v)[
   for (int i = 0; i < kPairs; ++i) cos_v[i] = sin_v[i] = nan;
 }
 
-// The chunk's cos/sin factors: which cache columns, and for multimodal RoPE with contiguous
-// sections which stream's row the chunk reads, are settled before the kernel waits for the
-// previous one; after the wait only position -> range check -> row address -> load remains (32-bit
-// row arithmetic: the host rejects caches whose rows or row stride do not fit).
-//
-// Positions are not checked on the host (that would need a sync): a token with any position
-// outside [0, max_position) reads no cache row and gets NaN in its rotary part, so the error is
-// visible instead of a plausible unrotated or wrongly rotated value. (A branch, not a select of
-// row 0: with selects ptxas issued the second half of the cos/sin loads only after the first half
-// had arrived, two cache latencies instead of one.)
-//
-// Contiguous multimodal sections: the host picks pairs per thread that divide both section
-// boundaries, so a chunk lies in one section and reads one row, as plain RoPE does. Interleaved
-// sections have their own specialization below.
 // The chunk's kPairs cos and sin factors from one cache row (sin negated for the inverse).
 template <class C, int kPairs>
 __device__ __forceinline__ void load_row_slice(const RotaryParams& p, const C* cos_columns,
@@ -284,6 +270,20 @@ __device__ __forceinline__ void load_row_slice(const RotaryParams& p, const C* c
   }
 }
 
+// The chunk's cos/sin factors: which cache columns, and for multimodal RoPE with contiguous
+// sections which stream's row the chunk reads, are settled before the kernel waits for the
+// previous one; after the wait only position -> range check -> row address -> load remains (32-bit
+// row arithmetic: the host rejects caches whose rows or row stride do not fit).
+//
+// Positions are not checked on the host (that would need a sync): a token with any position
+// outside [0, max_position) reads no cache row and gets NaN in its rotary part, so the error is
+// visible instead of a plausible unrotated or wrongly rotated value. (A branch, not a select of
+// row 0: with selects ptxas issued the second half of the cos/sin loads only after the first half
+// had arrived, two cache latencies instead of one.)
+//
+// Contiguous multimodal sections: the host picks pairs per thread that divide both section
+// boundaries, so a chunk lies in one section and reads one row, as plain RoPE does. Interleaved
+// sections have their own specialization below.
 template <class C, int kPairs, Streams kStreams>
 struct FactorSource {
   const C* cos_columns;  // the chunk's cos and sin columns in row 0
@@ -400,11 +400,11 @@ struct InterleavedChunk {
   __device__ __forceinline__ int stream_of(int i) const { return int((streams >> (2 * i)) & 3u); }
 };
 
-// Rows (interleaved sections): the chunk's slice of the temporal, height and width rows as vector loads
-// issued together (one dependent step, as plain RoPE), then a pick per frequency: two thirds of
-// what each thread reads goes unused, which costs nothing on small launches (H200, Qwen3-VL-8B,
-// one head per thread in blocks of 64: T <= 64 within 6% of plain RoPE, the gather 8-15% behind)
-// and too much L1 traffic and too many registers on large ones.
+// Rows (interleaved sections): the chunk's slice of the temporal, height and width rows as vector
+// loads issued together (one dependent step, as plain RoPE), then a pick per frequency: two
+// thirds of what each thread reads goes unused, which costs nothing on small launches (H200,
+// Qwen3-VL-8B, one head per thread in blocks of 64: T <= 64 within 6% of plain RoPE, the gather
+// 8-15% behind) and too much L1 traffic and too many registers on large ones.
 template <class C, int kPairs>
 struct FactorSource<C, kPairs, Streams::interleaved_rows> : InterleavedChunk<C, kPairs> {
   using InterleavedChunk<C, kPairs>::InterleavedChunk;
@@ -426,8 +426,8 @@ struct FactorSource<C, kPairs, Streams::interleaved_rows> : InterleavedChunk<C, 
 };
 
 // Columns (interleaved sections): each frequency's cos and sin as one scalar load from its own
-// stream's row, all issued together: nothing read goes unused, no barrier, fewer registers than rows.
-// Several heads per thread share the loads (H200, Qwen3-VL-8B at T = 16384 with 8 heads per
+// stream's row, all issued together: nothing read goes unused, no barrier, fewer registers than
+// rows. Several heads per thread share the loads (H200, Qwen3-VL-8B at T = 16384 with 8 heads per
 // thread: 1.05x plain RoPE, the gather 1.17x).
 template <class C, int kPairs>
 struct FactorSource<C, kPairs, Streams::interleaved_columns> : InterleavedChunk<C, kPairs> {
@@ -454,7 +454,7 @@ struct FactorSource<C, kPairs, Streams::interleaved_columns> : InterleavedChunk<
 __host__ __device__ constexpr unsigned shared_bytes(Streams streams, int pairs,
                                                     const unsigned (&block)[3]) {
   return streams == Streams::interleaved_gather ? block[0] * unsigned(pairs) * 2 * block[2] * 4
-                                                  : 0;
+                                                : 0;
 }
 
 // Where one token's heads start in one of query / key.
@@ -592,7 +592,7 @@ __device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const T
 template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams,
           bool kStreaming>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
-  // Interleaved multimodal sections always run in the 3-D grid order (order_grid): no decode.
+  // The interleaved gather always runs in the 3-D grid order (order_grid): no decode.
   const BlockIndex block = kStreams == Streams::interleaved_gather
                                ? BlockIndex(blockIdx.x, blockIdx.y, blockIdx.z)
                                : BlockIndex(p, blockIdx.x, blockIdx.y, blockIdx.z);
