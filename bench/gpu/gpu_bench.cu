@@ -343,7 +343,6 @@ class Case {
   double shape_seconds(int heads_per_thread, int block_threads, bool programmatic, int sms,
                        int* pairs_out = nullptr, int pairs_divisor = 1, int streaming = -1,
                        int grid_order = -1) {
-    std::vector<cuda::RotaryParams> params;
     const detail::Problem first = detail::make_problem(args(0));
     const int pairs = std::max(1, cuda::choose_pairs_per_thread(first) / pairs_divisor);
     cuda::LaunchShape shape =
@@ -354,13 +353,7 @@ class Case {
     shape.programmatic = programmatic;
     if (streaming >= 0) shape.streaming = shape.pairs_per_thread >= 2 && streaming == 1;
     if (grid_order >= 0) cuda::order_grid(first, shape, grid_order == 1);
-    for (int i = 0; i < sets_; ++i)
-      params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
-    return graph_seconds_per_call(stream_, calls(), [&](int k) {
-      check(cuda::launch_rotary(params[k % sets_], shape, DType::bfloat16, DType::float32,
-                                shape_.is_neox, stream_),
-            "launch");
-    });
+    return launch_seconds(library_launch(), shape);
   }
 
   // A launch made by `launch` with `shape` (a candidate's or the library's own): seconds per call.
@@ -370,7 +363,7 @@ class Case {
     for (int i = 0; i < sets_; ++i)
       params.push_back(cuda::make_params(detail::make_problem(args(i)), shape));
     return graph_seconds_per_call(stream_, calls(), [&](int k) {
-      check(launch(params[k % sets_], shape), "candidate launch");
+      check(launch(params[k % sets_], shape), "launch");
     });
   }
   double candidate_seconds(const InterleavedCandidate& c) {
@@ -380,7 +373,8 @@ class Case {
   // The library's kernels launched with a given shape; the library's shape for this problem.
   Launch library_launch() {
     return [this](const cuda::RotaryParams& params, const cuda::LaunchShape& shape) {
-      return launch_candidate(params, shape);
+      return cuda::launch_rotary(params, shape, DType::bfloat16, DType::float32, shape_.is_neox,
+                                 stream_);
     };
   }
   cuda::LaunchShape library_shape(int sms) {
@@ -488,11 +482,6 @@ class Case {
     if (c.heads_in_flight > 0) shape.heads_in_flight = c.heads_in_flight;
     shape.programmatic = true;
     return shape;
-  }
-
-  cudaError_t launch_candidate(const cuda::RotaryParams& params, const cuda::LaunchShape& shape) {
-    return cuda::launch_rotary(params, shape, DType::bfloat16, DType::float32, shape_.is_neox,
-                               stream_);
   }
 
   struct Set {

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "cuda/rotary_kernel.cuh"
+#include "cuda/rotary_launch.cuh"
 
 namespace ropekit::bench {
 
@@ -58,24 +59,20 @@ __global__ void __launch_bounds__(cuda::kMaxBlockThreads)
                                                                                    group, chunk);
 }
 
-// The library's shape for the problem with one more thread along x per head group.
+// The library's shape for the problem with one more thread along x per head group, launched as
+// the library launches its kernels (detail_launch::launch_kernel, programmatic where the shape
+// says so).
 inline cudaError_t launch_with_sector_pad(const cuda::RotaryParams& params,
                                           const cuda::LaunchShape& shape, cudaStream_t stream) {
   if (shape.grid[2] != 1 || shape.chunk_blocks != 1 || shape.pairs_per_thread != 4)
     return cudaErrorInvalidConfiguration;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(shape.grid[0], shape.grid[1], shape.grid[2]);
-  config.blockDim = dim3(shape.block[0] + 1, shape.block[1], shape.block[2]);
-  config.stream = stream;
-  cudaLaunchAttribute programmatic = {};
-  programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  programmatic.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &programmatic;
-  config.numAttrs = 1;
+  cuda::LaunchShape padded = shape;
+  ++padded.block[0];
+  using cuda::detail_launch::launch_kernel;
   if (shape.heads_in_flight == 1)
-    return cudaLaunchKernelEx(&config, rotary_with_sector_pad<4, 1>, params);
+    return launch_kernel(rotary_with_sector_pad<4, 1>, params, padded, 0, stream);
   if (shape.heads_in_flight == 2)
-    return cudaLaunchKernelEx(&config, rotary_with_sector_pad<4, 2>, params);
+    return launch_kernel(rotary_with_sector_pad<4, 2>, params, padded, 0, stream);
   return cudaErrorInvalidConfiguration;
 }
 
