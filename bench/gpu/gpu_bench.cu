@@ -565,18 +565,8 @@ int main(int argc, char** argv) {
         {"gather 8p 1/128", InterleavedSource::gather, 8, 1, 0, 128},
         {"rows 4p 1/64", InterleavedSource::rows, 4, 1, 0, 64},
         {"columns 4p 1/128", InterleavedSource::columns, 4, 1, 0, 128},
-        {"columns 4p 2/64", InterleavedSource::columns, 4, 2, 0, 64},
-        {"columns 4p 4/64", InterleavedSource::columns, 4, 4, 0, 64},
-        {"columns 4p 4/128", InterleavedSource::columns, 4, 4, 0, 128},
-        {"columns 4p 5/64 f8", InterleavedSource::columns, 4, 5, 8, 64},
         {"columns 4p 8/64", InterleavedSource::columns, 4, 8, 0, 64},
         {"columns 4p 8/64 f8", InterleavedSource::columns, 4, 8, 8, 64},
-        {"columns 8p 2/128", InterleavedSource::columns, 8, 2, 0, 128},
-        {"columns 8p 4/64", InterleavedSource::columns, 8, 4, 0, 64},
-        {"columns 8p 8/64", InterleavedSource::columns, 8, 8, 0, 64},
-        {"warp 8p 1/64", InterleavedSource::warp, 8, 1, 0, 64},
-        {"warp 8p 2/128", InterleavedSource::warp, 8, 2, 0, 128},
-        {"warp 8p 4/64", InterleavedSource::warp, 8, 4, 0, 64},
     };
     const MropeShape& m = kMropeShapes[1];
     const DeviceCache cache(m.shape.rotary_dim);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <numeric>
 #include <string>
 
 #include "ropekit/tensor.hpp"
@@ -48,12 +47,11 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
   if (waves < 0.3)
     return make_launch_shape(p, pairs_per_thread, 1, 64, token_major, InterleavedSource::rows);
   if (waves < 1)
-    return make_launch_shape(p, std::min(pairs_per_thread, 4), 1, 128, token_major,
-                             InterleavedSource::columns);
+    return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::columns);
   if (waves < 2)
     return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::gather);
-  LaunchShape shape = make_launch_shape(p, std::min(pairs_per_thread, 4), 8, 64, token_major,
-                                        InterleavedSource::columns);
+  LaunchShape shape =
+      make_launch_shape(p, pairs_per_thread, 8, 64, token_major, InterleavedSource::columns);
   if (waves < 7) shape.heads_in_flight = 8;
   return shape;
 }
@@ -123,11 +121,8 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
   // Rows and columns read each of their frequencies from its own row: at most 4 pairs per thread
   // (their only instantiations; a narrower chunk of a legal one is legal), and rows one head per
   // thread (its registers: three rows' slices live at once).
-  const bool direct = interleaved && (source == InterleavedSource::rows ||
-                                      source == InterleavedSource::columns);
-  shape.pairs_per_thread =
-      interleaved && source == InterleavedSource::rows ? std::min(pairs_per_thread, 4)
-                                                       : pairs_per_thread;
+  const bool direct = interleaved && source != InterleavedSource::gather;
+  shape.pairs_per_thread = direct ? std::min(pairs_per_thread, 4) : pairs_per_thread;
   if (interleaved && source == InterleavedSource::rows) heads_per_thread = 1;
   shape.heads_per_thread =
       int(std::clamp<int64_t>(heads_per_thread, 1, std::max<int64_t>(total_heads, 1)));
@@ -144,17 +139,10 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
   const int64_t groups = shape.head_groups;
   const int64_t most_per_block = std::min<int64_t>(2 * target, kMaxBlockThreads);
   const int64_t y_blocks = std::max<int64_t>(1, (bx * groups + most_per_block - 1) / most_per_block);
-  int64_t by = std::min<int64_t>((groups + y_blocks - 1) / y_blocks,
-                                 std::max<int64_t>(1, kMaxBlockThreads / bx));
-  const bool warp = interleaved && source == InterleavedSource::warp;
-  if (warp) {
-    // The warp source: a token's threads in a block are whole warps (idle lanes past the last
-    // head group take part in the staging), so by becomes a multiple of 32 / gcd(bx, 32).
-    const int64_t step = 32 / std::gcd<int64_t>(bx, 32);
-    by = (by + step - 1) / step * step;
-  }
+  const int64_t by = std::min<int64_t>((groups + y_blocks - 1) / y_blocks,
+                                       std::max<int64_t>(1, kMaxBlockThreads / bx));
   int64_t bz = 1;
-  if (bx == shape.chunks_per_head && by >= shape.head_groups) {
+  if (bx == shape.chunks_per_head && by == shape.head_groups) {
     // Tokens per block: about `target` threads, but a few more tokens when that leaves fewer idle
     // lanes in the last warp (9 heads x 8 chunks = 72 threads fill 3 warps only to 75%; 4 tokens
     // fill 9 warps exactly), and never more tokens than there are.
@@ -174,12 +162,6 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
         break;
       }
   }
-  // Where whole warps per token do not fit a block, or their staging area does not fit the
-  // shared memory (rotary parts of more than 768 elements), columns instead.
-  if (warp && (bx * by > kMaxBlockThreads ||
-               uint64_t(bx * by * bz) / 32 * uint64_t(p.rotary_dim) * 4 > kMaxInterleavedSharedBytes))
-    return make_launch_shape(p, pairs_per_thread, heads_per_thread, block_threads, token_major,
-                             InterleavedSource::columns);
   shape.streaming = streaming_accesses(p, shape.pairs_per_thread);
   shape.block[0] = unsigned(bx);
   shape.block[1] = unsigned(by);

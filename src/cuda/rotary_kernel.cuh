@@ -180,7 +180,6 @@ enum class Streams {
   interleaved_gather,
   interleaved_rows,
   interleaved_columns,
-  interleaved_warp,
 };
 
 __host__ __device__ constexpr int stream_count(Streams s) { return s == Streams::one ? 1 : 3; }
@@ -451,94 +450,11 @@ struct FactorSource<C, kPairs, Streams::interleaved_columns> : InterleavedChunk<
   }
 };
 
-// Warp (interleaved sections): the 32 lanes of a warp, all of one token (the host pads a token's
-// threads in a block to whole warps), stage that token's cos and sin columns in the warp's own
-// slice of shared memory, lane l the columns l, l + 32, ... each from its own stream's row (one
-// cache element per column, as the gather; a warp instruction covers 32 neighbouring columns of
-// the three rows), then __syncwarp and each lane reads its chunk's factors as vectors. The
-// columns are shared by the warp's heads with no block barrier: a warp waits only for its own
-// three rows. Every lane of a warp whose token exists calls `load` or `take_part` once: both
-// hold the warp's __syncwarp.
-template <class C, int kPairs>
-struct FactorSource<C, kPairs, Streams::interleaved_warp> {
-  float* stage;  // this warp's rotary_dim floats: cos columns, then sin columns
-  int first;     // the chunk's first column
-
-  __device__ __forceinline__ FactorSource(const RotaryParams& p, int chunk) : first(chunk * kPairs) {
-    extern __shared__ float4 staged[];  // 16-byte aligned: chunks are read as vectors
-    stage = reinterpret_cast<float*>(staged) + warp_in_block() * p.rotary_dim;
-  }
-
-  __device__ __forceinline__ static unsigned thread_in_block() {
-    return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
-  }
-  __device__ __forceinline__ static unsigned warp_in_block() { return thread_in_block() / 32; }
-
-  // Four columns a lane at a time: their loads issued together, then the shared-memory stores
-  // (a store between two loads keeps the second behind it: the compiler cannot tell that the
-  // stage does not alias the cache, and the loads would wait for each other).
-  __device__ __forceinline__ void stage_columns(const RotaryParams& p,
-                                                const TokenPositions<3>& position) const {
-    const bool ok = position.all_ok(p);
-    const int half = p.rotary_dim / 2;
-    const C* cache = static_cast<const C*>(p.cache);
-    const int lane = int(thread_in_block() % 32);
-    for (int base = lane; base < p.rotary_dim; base += 4 * 32) {
-      float v[4];
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int e = base + 32 * k;
-        v[k] = __int_as_float(0x7fc00000);
-        if (ok && e < p.rotary_dim) {
-          const int stream = mrope_stream<Streams::interleaved_warp>(p, e < half ? e : e - half);
-          const uint32_t at = uint32_t(position.of_stream(stream));
-          v[k] = to_float(__ldg(cache + uint64_t(at) * p.cache_row_stride + e));
-        }
-      }
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int e = base + 32 * k;
-        if (e < p.rotary_dim) stage[e] = e >= half && p.inverse ? -v[k] : v[k];
-      }
-    }
-    __syncwarp();
-  }
-
-  __device__ __forceinline__ void load(const RotaryParams& p, const TokenPositions<3>& position,
-                                       float (&cos_v)[kPairs], float (&sin_v)[kPairs]) const {
-    stage_columns(p, position);
-    const Vec<float, kPairs> c = *reinterpret_cast<const Vec<float, kPairs>*>(stage + first);
-    const Vec<float, kPairs> s =
-        *reinterpret_cast<const Vec<float, kPairs>*>(stage + p.rotary_dim / 2 + first);
-#pragma unroll
-    for (int i = 0; i < kPairs; ++i) {
-      cos_v[i] = c.v[i];
-      sin_v[i] = s.v[i];
-    }
-  }
-
-  // A lane with no head or chunk of its own: its share of the staging when its token exists (a
-  // warp past the last token has no lane with work: it just returns).
-  __device__ __forceinline__ static void take_part(const RotaryParams& p, uint32_t token,
-                                                   int chunk) {
-    if (token >= p.num_tokens) return;
-    const TokenIndex where(p, token);
-    const PositionSource<3> positions(p, where);
-    const FactorSource factors(p, chunk);
-    wait_for_previous_kernel();
-    factors.stage_columns(p, positions.load(p));
-  }
-};
-
-// Bytes of shared memory a block of `shape` needs: the interleaved gather's rows, or the warp
-// source's rotary_dim floats per warp.
+// Bytes of shared memory a block of `shape` needs: the interleaved gather's rows.
 __host__ __device__ constexpr unsigned shared_bytes(Streams streams, int pairs,
-                                                    const unsigned (&block)[3], int rotary_dim) {
-  return streams == Streams::interleaved_gather
-             ? block[0] * unsigned(pairs) * 2 * block[2] * 4
-         : streams == Streams::interleaved_warp
-             ? (block[0] * block[1] * block[2] + 31) / 32 * unsigned(rotary_dim) * 4
-             : 0;
+                                                    const unsigned (&block)[3]) {
+  return streams == Streams::interleaved_gather ? block[0] * unsigned(pairs) * 2 * block[2] * 4
+                                                : 0;
 }
 
 // Where one token's heads start in one of query / key.
@@ -685,7 +601,7 @@ __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant
   const int chunk = int(block.chunk * blockDim.x + threadIdx.x);
   allow_next_kernel_to_launch();
   if (token >= p.num_tokens || group >= p.head_groups || chunk >= p.chunks_per_head) {
-    if constexpr (kStreams == Streams::interleaved_gather || kStreams == Streams::interleaved_warp)
+    if constexpr (kStreams == Streams::interleaved_gather)
       FactorSource<C, kPairs, kStreams>::take_part(p, token, chunk);
     return;
   }

@@ -25,7 +25,7 @@ cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(shape.grid[0], shape.grid[1], shape.grid[2]);
   config.blockDim = dim3(shape.block[0], shape.block[1], shape.block[2]);
-  config.dynamicSmemBytes = shared_bytes;  // at most 48 KB (kMaxInterleavedSharedBytes)
+  config.dynamicSmemBytes = shared_bytes;  // at most 32 KB (512 threads x 8 pairs x 8 bytes)
   config.stream = stream;
   cudaLaunchAttribute programmatic = {};
   programmatic.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -48,7 +48,7 @@ cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, c
   using kernel::Streams;
   constexpr bool kRows = kStreams == Streams::interleaved_rows;
   constexpr bool kColumns = kStreams == Streams::interleaved_columns;
-  const unsigned shared = kernel::shared_bytes(kStreams, kPairs, shape.block, params.rotary_dim);
+  const unsigned shared = kernel::shared_bytes(kStreams, kPairs, shape.block);
   switch (shape.heads_in_flight) {
     case 1:
       return launch_kernel(rotary<X, C, kNeox, kPairs, 1, kStreams, kStreaming>, params, shape,
@@ -64,7 +64,7 @@ cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, c
                              shared, stream);
       break;
     case 8:
-      if constexpr (kColumns && kPairs <= 4)
+      if constexpr (kColumns)
         return launch_kernel(rotary<X, C, kNeox, kPairs, 8, kStreams, kStreaming>, params, shape,
                              shared, stream);
       break;
@@ -99,11 +99,10 @@ cudaError_t launch_interleaved(const RotaryParams& params, const LaunchShape& sh
         return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_rows>(params, shape, stream);
       break;
     case InterleavedSource::columns:
+      if constexpr (kPairs <= 4)
         return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_columns>(params, shape,
                                                                                  stream);
       break;
-    case InterleavedSource::warp:
-      return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_warp>(params, shape, stream);
   }
   return cudaErrorInvalidValue;
 }

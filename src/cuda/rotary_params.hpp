@@ -92,13 +92,8 @@ struct BlockIndex {
 // - rows: the chunk's slice of all three rows as vector loads, then a pick per frequency (one head
 //   per thread: the fewest dependent steps, for small launches);
 // - columns: one scalar load per frequency from its own stream's row (no barrier, fewer registers
-//   than rows; with several heads per thread, for large launches);
-// - warp: the lanes of a warp (all of one token) stage its columns in the warp's shared memory
-//   together, then __syncwarp (no block barrier; the host pads a token's threads to whole warps).
-enum class InterleavedSource : unsigned char { gather, rows, columns, warp };
-
-// The most shared memory an interleaved launch may ask for (the default limit per block).
-constexpr unsigned kMaxInterleavedSharedBytes = 48 * 1024;
+//   than rows; with several heads per thread, for large launches).
+enum class InterleavedSource : unsigned char { gather, rows, columns };
 
 // The launch shape, chosen on the host (launch_config.hpp). Blocks are three-dimensional
 // (chunks, head groups, tokens) so the kernel reads its indices off the hardware instead of

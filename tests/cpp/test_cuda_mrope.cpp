@@ -6,7 +6,6 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <numeric>
 #include <cmath>
 #include <random>
@@ -58,10 +57,8 @@ void run_interleaved_source_and_check(const MropeCase& c, uint64_t seed,
   MropeRun r = make_run(c, rng);
   DeviceCopies device(tensors_of(r), /*misalign=*/false);
   const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
-  // Eight in flight: 4 pairs at most (the registers of eight 8-pair chunks spill).
-  const int pairs = cuda::choose_pairs_per_thread(p);
-  cuda::LaunchShape s = cuda::make_launch_shape(p, heads_in_flight == 8 ? std::min(pairs, 4) : pairs,
-                                                heads, 64, true, source);
+  cuda::LaunchShape s =
+      cuda::make_launch_shape(p, cuda::choose_pairs_per_thread(p), heads, 64, true, source);
   if (heads_in_flight > 0) s.heads_in_flight = heads_in_flight;
   launch_and_check(p, s, device, c, r);
 }
@@ -71,7 +68,6 @@ const char* source_name(cuda::InterleavedSource source) {
     case cuda::InterleavedSource::gather: return "gather";
     case cuda::InterleavedSource::rows: return "rows";
     case cuda::InterleavedSource::columns: return "columns";
-    case cuda::InterleavedSource::warp: return "warp";
   }
   return "?";
 }
@@ -104,13 +100,13 @@ TEST(CudaMrope, SectionsDtypesAndForms) {
                      to_string(x));
         run_on_gpu_and_check(c, entropy());
         if (!interleaved) continue;
-        // Every cos/sin source, as each is launched (columns with four and eight in flight, the
-        // warp source with one, two and four).
+        // Every cos/sin source, as each is launched (columns with four and eight in flight).
         const struct { cuda::InterleavedSource source; int heads, in_flight; } launches[] = {
-            {cuda::InterleavedSource::gather, 1, 0},  {cuda::InterleavedSource::rows, 1, 0},
-            {cuda::InterleavedSource::columns, 1, 0}, {cuda::InterleavedSource::columns, 8, 4},
-            {cuda::InterleavedSource::columns, 8, 8}, {cuda::InterleavedSource::warp, 1, 0},
-            {cuda::InterleavedSource::warp, 2, 0},    {cuda::InterleavedSource::warp, 8, 4}};
+            {cuda::InterleavedSource::gather, 1, 0},
+            {cuda::InterleavedSource::rows, 1, 0},
+            {cuda::InterleavedSource::columns, 1, 0},
+            {cuda::InterleavedSource::columns, 8, 4},
+            {cuda::InterleavedSource::columns, 8, 8}};
         for (const auto& l : launches) {
           SCOPED_TRACE(std::string(source_name(l.source)) + " " + std::to_string(l.heads) +
                        " heads per thread, " + std::to_string(l.in_flight) + " in flight");
@@ -156,8 +152,7 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
     const detail::Problem many_heads = detail::make_problem(args_of(c, wide, Backend::cpu));
     EXPECT_EQ(cuda::make_launch_shape(many_heads, 1, 1, 128, true).token_major(), !e.interleaved)
         << e.section[0] << "/" << e.section[1] << "/" << e.section[2];
-    for (auto source : {cuda::InterleavedSource::rows, cuda::InterleavedSource::columns,
-                        cuda::InterleavedSource::warp})
+    for (auto source : {cuda::InterleavedSource::rows, cuda::InterleavedSource::columns})
       EXPECT_TRUE(cuda::make_launch_shape(many_heads, 1, 1, 128, true, source).token_major())
           << source_name(source);
     if (e.interleaved) continue;
@@ -227,52 +222,6 @@ TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
   }
 }
 
-// The warp source's blocks hold a token's threads as whole warps (idle lanes past the last head
-// group pad them), and it gives way to columns where that does not fit a block or its staging
-// area does not fit the shared memory.
-TEST(CudaMrope, WarpSourceBlocksHoldWholeWarpsPerToken) {
-  using cuda::InterleavedSource;
-  const struct {
-    int64_t heads, kv_heads;
-    std::array<int64_t, 3> section;
-    int block;
-    InterleavedSource source;
-  } expected[] = {
-      {32, 8, {24, 20, 20}, 128, InterleavedSource::warp},  // 8 chunks x 40 heads: 2 x 20
-      {32, 4, {24, 20, 20}, 128, InterleavedSource::warp},  // 36 heads: y-blocks of 20, 4 idle
-      {3, 1, {5, 30, 5}, 64, InterleavedSource::warp},      // 5 chunks: 4 heads padded to 32
-      {2, 1, {34, 33, 33}, 64, InterleavedSource::columns},  // 25 chunks: 800 threads a token
-      {8, 0, {256, 128, 128}, 512, InterleavedSource::columns}};  // 16 warps x 4 KB staging
-  std::mt19937_64 rng(std::random_device{}());
-  for (const auto& e : expected) {
-    MropeCase c;
-    c.tokens = 7;
-    c.num_heads = e.heads;
-    c.num_kv_heads = e.kv_heads;
-    c.section = e.section;
-    c.head_size = c.rotary_dim = 2 * (e.section[0] + e.section[1] + e.section[2]);
-    c.interleaved = true;
-    c.x_dtype = DType::bfloat16;
-    MropeRun r = make_run(c, rng);
-    detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
-    place_at_aligned_addresses(p);
-    const cuda::LaunchShape s = cuda::make_launch_shape(p, cuda::choose_pairs_per_thread(p), 1,
-                                                        e.block, true, InterleavedSource::warp);
-    SCOPED_TRACE(std::to_string(e.heads) + "+" + std::to_string(e.kv_heads) + " heads, rotary " +
-                 std::to_string(c.rotary_dim));
-    EXPECT_EQ(source_name(s.interleaved), std::string(source_name(e.source)));
-    EXPECT_LE(s.block_threads(), uint64_t(cuda::kMaxBlockThreads));
-    if (e.source != InterleavedSource::warp) continue;
-    EXPECT_EQ(s.block[0] * s.block[1] % 32, 0u);
-    const unsigned y_blocks =
-        s.token_major() ? s.blocks_per_token_block / s.chunk_blocks : s.grid[1];
-    EXPECT_GE(s.block[1] * y_blocks, unsigned(s.head_groups));
-    EXPECT_LT(s.block[1] * (y_blocks - 1), unsigned(s.head_groups));
-    EXPECT_LE(s.block_threads() / 32 * uint64_t(c.rotary_dim) * 4,
-              uint64_t(cuda::kMaxInterleavedSharedBytes));
-  }
-}
-
 // Every kernel variant (one head per thread; two, four and for interleaved columns eight heads in
 // flight, with partial batches), block size and interleaved cos/sin source, for both section
 // forms, against the oracle.
@@ -296,10 +245,9 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
     const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
     const int pairs = cuda::choose_pairs_per_thread(p);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
-    const auto source = cuda::InterleavedSource(rng() % 4);
+    const auto source = cuda::InterleavedSource(rng() % 3);
     cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, rng() % 2 == 0, source);
-    if (c.interleaved && source == cuda::InterleavedSource::columns && s.pairs_per_thread <= 4 &&
-        rng() % 2 == 0)
+    if (c.interleaved && source == cuda::InterleavedSource::columns && rng() % 2 == 0)
       s.heads_in_flight = 8;
     s.programmatic = rng() % 2 == 0;
     SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " sections " +
@@ -319,7 +267,7 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
 // past the end, with 64 it is full. A token's heads are split over several blocks too, each with
 // its own gather. Both grid orders (the token-major one decodes the chunk block from a 1-D index;
 // the interleaved gather keeps the 3-D one), and the interleaved rows and columns (4 pairs: twice
-// the chunks) and the warp source (each warp stages all of the token's columns) as well.
+// the chunks) as well.
 TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const uint64_t seed = fresh_seed();
@@ -328,8 +276,7 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
   using cuda::InterleavedSource;
   for (auto [interleaved, source] :
        {std::pair{false, InterleavedSource::gather}, std::pair{true, InterleavedSource::gather},
-        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns},
-        std::pair{true, InterleavedSource::warp}})
+        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns}})
     for (const auto& section : sections)
     for (bool token_major : {false, true}) {
       const int block = 32;
@@ -365,8 +312,7 @@ TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
   using cuda::InterleavedSource;
   for (auto [interleaved, source] :
        {std::pair{false, InterleavedSource::gather}, std::pair{true, InterleavedSource::gather},
-        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns},
-        std::pair{true, InterleavedSource::warp}})
+        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns}})
   for (int stream = 0; stream < 3; ++stream) {
     SCOPED_TRACE(interleaved ? std::string("interleaved ") + source_name(source) : "contiguous");
     MropeCase c;
