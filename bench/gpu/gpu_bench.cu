@@ -222,6 +222,9 @@ std::vector<int64_t> vision_positions(int64_t tokens) {
   return p;
 }
 
+// Token counts of both multimodal tables (random positions, and the positions of one prompt).
+constexpr int64_t kMropeTokenCounts[] = {1, 16, 256, 512, 1024, 2048, 4096, 16384};
+
 // The multimodal shapes, each timed against plain RoPE on the same heads.
 struct MropeShape {
   Shape shape;
@@ -825,8 +828,7 @@ int main(int argc, char** argv) {
               "ratio");
   for (const MropeShape& m : kMropeShapes) {
     const DeviceCache cache(m.shape.rotary_dim);
-    for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(256), int64_t(1024), int64_t(4096),
-                           int64_t(16384)}) {
+    for (int64_t tokens : kMropeTokenCounts) {
       Case plain(device, m.shape, tokens, cache.get(), stream);
       Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
       const double plain_s = plain.ropekit_seconds();
@@ -847,7 +849,7 @@ int main(int argc, char** argv) {
               "ratio");
   for (const MropeShape& m : kMropeShapes) {
     const DeviceCache cache(m.shape.rotary_dim);
-    for (int64_t tokens : {int64_t(1024), int64_t(16384)}) {
+    for (int64_t tokens : kMropeTokenCounts) {
       Case plain(device, m.shape, tokens, cache.get(), stream, {}, true);
       Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope, true);
       const double plain_s = plain.ropekit_seconds();
