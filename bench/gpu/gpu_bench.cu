@@ -882,7 +882,10 @@ int main(int argc, char** argv) {
   for (const MropeShape& m : sweep_shapes) {
     const Shape& shape = m.shape;
     const DeviceCache cache(shape.rotary_dim);
-    for (int64_t tokens : {int64_t(16), int64_t(256), int64_t(1024), int64_t(4096), int64_t(16384)}) {
+    // Multimodal shapes also at 512 and 2048 tokens, where they are furthest behind plain RoPE.
+    std::vector<int64_t> sweep_tokens = {16, 256, 1024, 4096, 16384};
+    if (m.mrope.enabled) sweep_tokens = {16, 256, 512, 1024, 2048, 4096, 16384};
+    for (int64_t tokens : sweep_tokens) {
       Case c(device, shape, tokens, cache.get(), stream, m.mrope);
       const std::string name =
           std::string(shape.name) +
