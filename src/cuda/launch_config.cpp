@@ -223,10 +223,14 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // it, one cos/sin load shared by several heads paid (Qwen2-VL-7B with 4 pairs: T = 1024 in 6.1
   // instead of 6.4 us with 4 heads per thread; T = 16384 in 71 instead of 78-80 us with 8, i.e.
   // within 5% of plain RoPE instead of 15% behind).
-  // From 0.75 waves on, not 1: one-head threads of 4 pairs use 36 registers, so only 1792 of an
-  // SM's 2048 slots fill and a launch of 0.97 waves (T = 512 here) ran in two.
+  // The 6c6eef7 sweep (512 and 2048 tokens added) moved the steps: one-head threads of 4 pairs
+  // use 36 registers, so only 1792 of an SM's 2048 slots fill and T = 512 (0.97 waves) ran in two
+  // (4.8 us); two heads per thread in blocks of 128 took 4.0-4.1 us, four 4.3. At T = 2048 (3.9
+  // waves) eight heads 11.1-11.3 us, four 11.4-11.6.
   if (p.mrope && !p.mrope_interleaved) {
-    const int heads = waves > 4 ? 8 : waves >= 0.75 ? 4 : 1;
+    if (waves >= 0.75 && waves < 1.5)
+      return make_launch_shape(p, pairs_per_thread, 2, 128, token_major);
+    const int heads = waves > 3 ? 8 : waves >= 1.5 ? 4 : 1;
     return make_launch_shape(p, pairs_per_thread, heads, 64, token_major);
   }
   if (p.mrope) return choose_interleaved_shape(p, pairs_per_thread, multiprocessor_count);

@@ -164,11 +164,12 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   }
 }
 
-// Contiguous sections: 4 pairs per thread; on launches of at least 0.75 waves of one-head threads
-// (132 SMs x 2048) several heads per thread, one cos/sin load shared by them, below that one.
+// Contiguous sections: 4 pairs per thread; by waves of one-head threads (132 SMs x 2048): one head
+// per thread below 0.75, two below 1.5, four up to 3, then eight (one cos/sin load shared by them).
 TEST(CudaMrope, LargeContiguousLaunchesShareCosSinOverHeads) {
   const struct { int64_t tokens; int pairs, heads; } expected[] = {
-      {16, 4, 1}, {512, 4, 1}, {1024, 4, 4}, {2048, 4, 4}, {8192, 4, 8}};  // 1024: 0.97 waves
+      {16, 4, 1},   {512, 4, 1},  {1024, 4, 2},  // 0.48 and 0.97 waves
+      {2048, 4, 4}, {4096, 4, 8}, {8192, 4, 8}};  // 1.9 and 3.9 waves
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
     MropeCase c;  // sections 16/24/24
