@@ -218,15 +218,17 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   const bool token_major = waves > 1;
   if (chunks_per_head < 4 && waves > 2)
     return make_launch_shape(p, pairs_per_thread, 2, 256, token_major);
-  // Multimodal RoPE, from the H200 sweep. Contiguous sections (each chunk reads one of a token's
-  // three random rows): one head per thread in blocks of 64 below a wave of resident threads; past
-  // it, one cos/sin load shared by several heads paid (Qwen2-VL-7B with 4 pairs: T = 1024 in 6.1
-  // instead of 6.4 us with 4 heads per thread; T = 16384 in 71 instead of 78-80 us with 8, i.e.
-  // within 5% of plain RoPE instead of 15% behind).
-  // The 6c6eef7 sweep (512 and 2048 tokens added) moved the steps: one-head threads of 4 pairs
-  // use 36 registers, so only 1792 of an SM's 2048 slots fill and T = 512 (0.97 waves) ran in two
-  // (4.8 us); two heads per thread in blocks of 128 took 4.0-4.1 us, four 4.3. At T = 2048 (3.9
-  // waves) eight heads 11.1-11.3 us, four 11.4-11.6.
+  // Multimodal RoPE, contiguous sections (each chunk reads one of a token's three random rows),
+  // from the H200 sweeps of Qwen2-VL-7B with 4 pairs (docs/BENCHMARKS.md, 6c6eef7): by waves of
+  // one-head threads,
+  // - below 0.75: one head per thread in blocks of 64 (T = 256: 2.5 us);
+  // - below 1.5: two heads per thread in blocks of 128 (T = 512, 0.97 waves: 4.0-4.1 us; one head
+  //   4.4-4.8, since its 36 registers fill only 1792 of an SM's 2048 slots and the launch ran in
+  //   two waves; four heads 4.3);
+  // - up to 3: four heads per thread, one cos/sin load shared by them (T = 1024: 6.1-6.3 us, one
+  //   head 7.0-7.2);
+  // - past that eight (T = 2048: 11.1-11.3 us, four 11.4-11.6; T = 16384: 71 us, within 5% of
+  //   plain RoPE, one head 88-97).
   if (p.mrope && !p.mrope_interleaved) {
     if (waves >= 0.75 && waves < 1.5)
       return make_launch_shape(p, pairs_per_thread, 2, 128, token_major);
