@@ -223,7 +223,7 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // one-head threads,
   // - below 0.75: one head per thread in blocks of 64 (T = 256: 2.5 us);
   // - below 1.5: two heads per thread in blocks of 128 (T = 512, 0.97 waves: 4.0-4.1 us; one head
-  //   4.4-4.8, since its 36 registers fill only 1792 of an SM's 2048 slots and the launch ran in
+  //   4.3-4.8, since its 36 registers fill only 1792 of an SM's 2048 slots and the launch ran in
   //   two waves; four heads 4.3);
   // - up to 3: four heads per thread, one cos/sin load shared by them (T = 1024: 6.1-6.3 us, one
   //   head 7.0-7.2);
