@@ -230,10 +230,8 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // - past that eight (T = 2048: 11.1-11.3 us, four 11.4-11.6; T = 16384: 71 us, within 5% of
   //   plain RoPE, one head 88-97).
   if (p.mrope && !p.mrope_interleaved) {
-    if (waves >= 0.75 && waves < 1.5)
-      return make_launch_shape(p, pairs_per_thread, 2, 128, token_major);
-    const int heads = waves > 3 ? 8 : waves >= 1.5 ? 4 : 1;
-    return make_launch_shape(p, pairs_per_thread, heads, 64, token_major);
+    const int heads = waves < 0.75 ? 1 : waves < 1.5 ? 2 : waves <= 3 ? 4 : 8;
+    return make_launch_shape(p, pairs_per_thread, heads, heads == 2 ? 128 : 64, token_major);
   }
   if (p.mrope) return choose_interleaved_shape(p, pairs_per_thread, multiprocessor_count);
   return make_launch_shape(p, pairs_per_thread, 1, 128, token_major);
