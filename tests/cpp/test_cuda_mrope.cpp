@@ -72,6 +72,14 @@ const char* source_name(cuda::InterleavedSource source) {
   return "?";
 }
 
+// Both section forms, and for interleaved sections every cos/sin source (the source is ignored
+// for contiguous sections).
+constexpr std::pair<bool, cuda::InterleavedSource> kFormsAndSources[] = {
+    {false, cuda::InterleavedSource::gather},
+    {true, cuda::InterleavedSource::gather},
+    {true, cuda::InterleavedSource::rows},
+    {true, cuda::InterleavedSource::columns}};
+
 TEST(CudaMrope, SectionsDtypesAndForms) {
   SKIP_WITHOUT_CUDA_DEVICE();
   std::random_device entropy;
@@ -273,10 +281,7 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
   const uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
   const std::array<int64_t, 3> sections[] = {{128, 128, 128}, {256, 128, 128}};  // 48, 64 chunks
-  using cuda::InterleavedSource;
-  for (auto [interleaved, source] :
-       {std::pair{false, InterleavedSource::gather}, std::pair{true, InterleavedSource::gather},
-        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns}})
+  for (auto [interleaved, source] : kFormsAndSources)
     for (const auto& section : sections)
     for (bool token_major : {false, true}) {
       const int block = 32;
@@ -296,7 +301,8 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, 1, block, false, source);
       ASSERT_GT(s.grid[2], 1u);  // the head's chunks span several blocks
       cuda::order_grid(p, s, token_major);
-      ASSERT_EQ(s.token_major(), token_major && !(interleaved && source == InterleavedSource::gather));
+      ASSERT_EQ(s.token_major(),
+                token_major && !(interleaved && source == cuda::InterleavedSource::gather));
       SCOPED_TRACE("seed " + std::to_string(seed) +
                    (interleaved ? std::string(" interleaved ") + source_name(source)
                                 : std::string(" contiguous")) +
@@ -309,10 +315,7 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
 // Contiguous sections through the library, and every interleaved cos/sin source.
 TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
   SKIP_WITHOUT_CUDA_DEVICE();
-  using cuda::InterleavedSource;
-  for (auto [interleaved, source] :
-       {std::pair{false, InterleavedSource::gather}, std::pair{true, InterleavedSource::gather},
-        std::pair{true, InterleavedSource::rows}, std::pair{true, InterleavedSource::columns}})
+  for (auto [interleaved, source] : kFormsAndSources)
   for (int stream = 0; stream < 3; ++stream) {
     SCOPED_TRACE(interleaved ? std::string("interleaved ") + source_name(source) : "contiguous");
     MropeCase c;
