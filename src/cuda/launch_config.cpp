@@ -35,8 +35,9 @@ double one_head_waves(const detail::Problem& p, int pairs, int multiprocessor_co
 //   RoPE; gather 1.09x, columns 1.17x);
 // - below 1 (T = 256): columns, one head per thread in blocks of 128 (1.02x; gather 1.08x, rows
 //   1.31x);
-// - below 2 (T = 512): the gather with the widest pairs, one head per thread in blocks of 128
-//   (1.23x; the others 1.43x and more);
+// - below 2 (T = 512): the gather with the widest pairs, one head per thread in blocks of 256,
+//   which hold a whole token here: one gather per token instead of two (1.20x, blocks of 128
+//   1.23x in two runs; every other candidate of the later run 1.28x or more);
 // - past that, columns with 8 heads per thread in blocks of 64, one cos/sin load for all of them:
 //   eight heads in flight below 7 waves (T = 1024: 1.10-1.13x, gather 1.18x), else four
 //   (registers: T = 4096 1.12x, 16384 1.05x; gather 1.17x).
@@ -49,7 +50,7 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
   if (waves < 1)
     return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::columns);
   if (waves < 2)
-    return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::gather);
+    return make_launch_shape(p, pairs_per_thread, 1, 256, token_major, InterleavedSource::gather);
   LaunchShape shape =
       make_launch_shape(p, pairs_per_thread, 8, 64, token_major, InterleavedSource::columns);
   if (waves < 7) shape.heads_in_flight = 8;
