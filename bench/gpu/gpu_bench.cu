@@ -4,14 +4,15 @@
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
 // Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope] | --order |
-//        --interleaved-choices | --access-patterns | --sector-pad
+//        --interleaved-choices [--contiguous] | --access-patterns | --sector-pad
 // (--quick: fewer token counts; --no-sweep: no launch-shape sweep, for timing library variants
 // against each other; --mrope: only the multimodal tables and sweep rows; --profile: decode and
 // prefill cases of four shapes, ropekit, naive and touch kernels each run once outside graphs, for
 // ncu; with --time, the prefill cases timed instead; with --mrope, the multimodal shapes' plain and
 // multimodal calls at T = 512 and 2048 instead; --order: the library's
 // launches in the 3-D and the token-major grid order; --interleaved-choices: candidate cos/sin
-// sources and launches for interleaved multimodal sections, timed round-robin; --access-patterns:
+// sources and launches for interleaved multimodal sections, timed round-robin, with --contiguous
+// launches for contiguous ones; --access-patterns:
 // the DRAM's speed on each shape's rotary pieces with no RoPE work; --sector-pad: neox-20b with
 // whole sectors written, sector_pad.cuh)
 #include <cuda_runtime.h>
@@ -557,8 +558,10 @@ int main(int argc, char** argv) {
     // library as it chooses: median per candidate, its ratio to plain RoPE's median, and a check
     // that it computes what the library computes (elements differing from the library's result on
     // the same inputs; f8: eight heads in flight).
+    // With --contiguous: the contiguous sections of Qwen2-VL-7B instead (the source is ignored
+    // there), 4 pairs per thread (the chooser's cap) and 8 (what plain RoPE takes on that shape).
     using ropekit::cuda::InterleavedSource;
-    const InterleavedCandidate candidates[] = {
+    const std::vector<InterleavedCandidate> interleaved_candidates = {
         {"gather 8p 1/128", InterleavedSource::gather, 8, 1, 0, 128},
         {"gather 8p 1/256", InterleavedSource::gather, 8, 1, 0, 256},
         {"rows 4p 1/64", InterleavedSource::rows, 4, 1, 0, 64},
@@ -566,7 +569,23 @@ int main(int argc, char** argv) {
         {"columns 4p 8/64", InterleavedSource::columns, 4, 8, 0, 64},
         {"columns 4p 8/64 f8", InterleavedSource::columns, 4, 8, 8, 64},
     };
-    const MropeShape& m = kMropeShapes[1];
+    const std::vector<InterleavedCandidate> contiguous_candidates = {
+        {"4p 1/64", InterleavedSource::gather, 4, 1, 0, 64},
+        {"4p 2/128", InterleavedSource::gather, 4, 2, 0, 128},
+        {"4p 4/64", InterleavedSource::gather, 4, 4, 0, 64},
+        {"4p 8/64", InterleavedSource::gather, 4, 8, 0, 64},
+        {"8p 1/64", InterleavedSource::gather, 8, 1, 0, 64},
+        {"8p 1/128", InterleavedSource::gather, 8, 1, 0, 128},
+        {"8p 2/64", InterleavedSource::gather, 8, 2, 0, 64},
+        {"8p 2/128", InterleavedSource::gather, 8, 2, 0, 128},
+        {"8p 4/64", InterleavedSource::gather, 8, 4, 0, 64},
+        {"8p 4/128", InterleavedSource::gather, 8, 4, 0, 128},
+        {"8p 8/64", InterleavedSource::gather, 8, 8, 0, 64},
+    };
+    const bool contiguous = flag("--contiguous");
+    const std::vector<InterleavedCandidate>& candidates =
+        contiguous ? contiguous_candidates : interleaved_candidates;
+    const MropeShape& m = kMropeShapes[contiguous ? 0 : 1];
     const DeviceCache cache(m.shape.rotary_dim);
     std::printf("%-12s %6s %-18s %9s %9s %7s %9s\n", "shape", "T", "candidate", "median_us",
                 "min_us", "ratio", "differing");
@@ -575,6 +594,13 @@ int main(int argc, char** argv) {
                            int64_t(16384)}) {
       Case plain(device, m.shape, tokens, cache.get(), stream);
       Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
+      const auto describe = [](const ropekit::cuda::LaunchShape& s) {
+        return std::to_string(s.pairs_per_thread) + "p " + std::to_string(s.heads_per_thread) +
+               "/" + std::to_string(s.block_threads());
+      };
+      std::printf("# T = %lld: plain %s, library %s\n", (long long)tokens,
+                  describe(plain.library_shape(device.sms)).c_str(),
+                  describe(multimodal.library_shape(device.sms)).c_str());
       std::vector<int64_t> differing;
       for (const InterleavedCandidate& c : candidates)
         differing.push_back(multimodal.candidate_differing_elements(c));
