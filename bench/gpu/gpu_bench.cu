@@ -4,7 +4,7 @@
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
 // Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope] | --order |
-//        --interleaved-choices [--contiguous] | --access-patterns | --sector-pad
+//        --interleaved-choices [--contiguous] [--shared-row] | --access-patterns | --sector-pad
 // (--quick: fewer token counts; --no-sweep: no launch-shape sweep, for timing library variants
 // against each other; --mrope: only the multimodal tables and sweep rows; --profile: decode and
 // prefill cases of four shapes, ropekit, naive and touch kernels each run once outside graphs, for
@@ -12,7 +12,8 @@
 // multimodal calls at T = 512 and 2048 instead; --order: the library's
 // launches in the 3-D and the token-major grid order; --interleaved-choices: candidate cos/sin
 // sources and launches for interleaved multimodal sections, timed round-robin, with --contiguous
-// launches for contiguous ones; --access-patterns:
+// launches for contiguous ones, with --shared-row one random position in all three streams of a
+// token; --access-patterns:
 // the DRAM's speed on each shape's rotary pieces with no RoPE work; --sector-pad: neox-20b with
 // whole sectors written, sector_pad.cuh)
 #include <cuda_runtime.h>
@@ -190,6 +191,9 @@ struct Mrope {
   bool enabled = false;
   std::array<int64_t, 3> section{};
   bool interleaved = false;
+  // Diagnosis (--interleaved-choices --shared-row): the three streams of a token hold one random
+  // position, so a token reads one cache row as plain RoPE does.
+  bool shared_row = false;
 };
 
 struct GpuInfo {
@@ -261,6 +265,8 @@ class Case {
       fill_bf16<<<1024, 256>>>(s.key, k_elems, rng());
       std::vector<int64_t> host(streams * tokens);
       for (size_t k = 0; k < host.size(); ++k) host[k] = position(rng);
+      if (mrope.shared_row)
+        for (int64_t k = 0; k < 2 * tokens; ++k) host[tokens + k] = host[k % tokens];
       if (sequential_positions && mrope.enabled) host = vision_positions(tokens);
       else if (sequential_positions)
         for (size_t k = 0; k < host.size(); ++k) host[k] = int64_t(k) % kMaxPosition;
@@ -585,7 +591,8 @@ int main(int argc, char** argv) {
     const bool contiguous = flag("--contiguous");
     const std::vector<InterleavedCandidate>& candidates =
         contiguous ? contiguous_candidates : interleaved_candidates;
-    const MropeShape& m = kMropeShapes[contiguous ? 0 : 1];
+    MropeShape m = kMropeShapes[contiguous ? 0 : 1];
+    m.mrope.shared_row = flag("--shared-row");
     const DeviceCache cache(m.shape.rotary_dim);
     std::printf("%-12s %6s %-18s %9s %9s %7s %9s\n", "shape", "T", "candidate", "median_us",
                 "min_us", "ratio", "differing");
