@@ -4,7 +4,9 @@
 // buffer sets so they exceed L2. A second table sweeps launch shapes to check the heuristic.
 //
 // Usage: gpu_bench [--quick] [--no-sweep] [--mrope] | --profile [--time] [--mrope] | --order |
-//        --interleaved-choices [--contiguous] [--shared-row] | --access-patterns | --sector-pad
+//        --interleaved-choices [--contiguous] [--one-row] [--same-every-call]
+//        [--positions-below N] [--prompt] |
+//        --access-patterns | --sector-pad
 // (--quick: fewer token counts; --no-sweep: no launch-shape sweep, for timing library variants
 // against each other; --mrope: only the multimodal tables and sweep rows; --profile: decode and
 // prefill cases of four shapes, ropekit, naive and touch kernels each run once outside graphs, for
@@ -12,8 +14,10 @@
 // multimodal calls at T = 512 and 2048 instead; --order: the library's
 // launches in the 3-D and the token-major grid order; --interleaved-choices: candidate cos/sin
 // sources and launches for interleaved multimodal sections, timed round-robin, with --contiguous
-// launches for contiguous ones, with --shared-row one random position in all three streams of a
-// token; --access-patterns:
+// launches for contiguous ones, with --one-row one random position in all three streams of a
+// token, --same-every-call one draw of random positions for every call (as the layers of a
+// forward pass share them), --positions-below N random positions below N only (N = 4096: 2 MB of
+// cache rows, which stay in L2), --prompt the positions of the prompt table; --access-patterns:
 // the DRAM's speed on each shape's rotary pieces with no RoPE work; --sector-pad: neox-20b with
 // whole sectors written, sector_pad.cuh)
 #include <cuda_runtime.h>
@@ -191,9 +195,20 @@ struct Mrope {
   bool enabled = false;
   std::array<int64_t, 3> section{};
   bool interleaved = false;
-  // Diagnosis (--interleaved-choices --shared-row): the three streams of a token hold one random
-  // position, so a token reads one cache row as plain RoPE does.
-  bool shared_row = false;
+};
+
+// The positions a Case draws. Random ones are the issue's: each buffer set (each call) draws its
+// own, from [0, below). The rest are diagnoses (--interleaved-choices) and the prompt table.
+struct Positions {
+  // As in the prefill of one sequence: plain RoPE 0, 1, 2, ...; multimodal RoPE a Qwen2-VL style
+  // prompt (vision_positions); the same for every call.
+  bool prompt = false;
+  int64_t below = kMaxPosition;  // random: fewer rows, which then stay in L2
+  // Random, one draw shared by every call, as the layers of one forward pass share positions.
+  bool same_every_call = false;
+  // Multimodal: one random position in all three streams of a token (one cache row per token,
+  // as plain RoPE reads).
+  bool one_row = false;
 };
 
 struct GpuInfo {
@@ -227,8 +242,8 @@ std::vector<int64_t> vision_positions(int64_t tokens) {
   return p;
 }
 
-// Token counts of both multimodal tables (random positions, and the positions of one prompt).
-constexpr int64_t kMropeTokenCounts[] = {1, 16, 256, 512, 1024, 2048, 4096, 16384};
+// Token counts of the multimodal tables.
+constexpr int64_t kMropeTokenCounts[] = {1, 16, 256, 512, 1024, 2048, 4096, 8192, 16384};
 
 // The multimodal shapes, each timed against plain RoPE on the same heads.
 struct MropeShape {
@@ -243,11 +258,8 @@ const MropeShape kMropeShapes[] = {
 // One shape at one token count: buffers, views and the timing of every contender.
 class Case {
  public:
-  // sequential_positions: positions as in the prefill of one sequence, for the diagnosis in
-  // --profile and the second MRoPE table: plain RoPE 0, 1, 2, ...; multimodal RoPE a Qwen2-VL
-  // style prompt (vision_positions). Otherwise the issue's random positions.
   Case(const GpuInfo& device, const Shape& shape, int64_t tokens, const float* cache,
-       cudaStream_t stream, Mrope mrope = {}, bool sequential_positions = false)
+       cudaStream_t stream, Mrope mrope = {}, Positions positions = {})
       : shape_(shape), tokens_(tokens), cache_(cache), stream_(stream), mrope_(mrope) {
     const int64_t streams = mrope.enabled ? 3 : 1;
     const int64_t q_elems = tokens * shape.num_heads * shape.head_size;
@@ -255,7 +267,9 @@ class Case {
     const int64_t set_bytes = (q_elems + k_elems) * 2 + tokens * 8;
     sets_ = int(std::clamp<int64_t>((3 * device.l2 + set_bytes - 1) / set_bytes, 1, 64));
     std::mt19937_64 rng(tokens * 131 + shape.num_heads);
-    std::uniform_int_distribution<int64_t> position(0, kMaxPosition - 1);
+    std::uniform_int_distribution<int64_t> position(
+        0, std::clamp<int64_t>(positions.below, 1, kMaxPosition) - 1);
+    const uint64_t shared_draw = rng();
     for (int i = 0; i < sets_; ++i) {
       Set s;
       check(cudaMalloc(&s.query, q_elems * 2), "malloc q");
@@ -264,11 +278,12 @@ class Case {
       fill_bf16<<<1024, 256>>>(s.query, q_elems, rng());
       fill_bf16<<<1024, 256>>>(s.key, k_elems, rng());
       std::vector<int64_t> host(streams * tokens);
-      for (size_t k = 0; k < host.size(); ++k) host[k] = position(rng);
-      if (mrope.shared_row)
+      std::mt19937_64 draw(positions.same_every_call ? shared_draw : rng());
+      for (size_t k = 0; k < host.size(); ++k) host[k] = position(draw);
+      if (positions.one_row)
         for (int64_t k = 0; k < 2 * tokens; ++k) host[tokens + k] = host[k % tokens];
-      if (sequential_positions && mrope.enabled) host = vision_positions(tokens);
-      else if (sequential_positions)
+      if (positions.prompt && mrope.enabled) host = vision_positions(tokens);
+      else if (positions.prompt)
         for (size_t k = 0; k < host.size(); ++k) host[k] = int64_t(k) % kMaxPosition;
       check(cudaMemcpy(s.positions, host.data(), streams * tokens * 8, cudaMemcpyHostToDevice),
             "positions");
@@ -526,6 +541,21 @@ int main(int argc, char** argv) {
       if (std::strcmp(argv[i], name) == 0) return true;
     return false;
   };
+  // The integer after `name` (e.g. --positions-below 4096), or `fallback` when it is absent.
+  const auto value = [&](const char* name, int64_t fallback) {
+    for (int i = 1; i + 1 < argc; ++i)
+      if (std::strcmp(argv[i], name) == 0) {
+        char* end = nullptr;
+        const long long v = std::strtoll(argv[i + 1], &end, 10);
+        if (end == argv[i + 1] || *end != '\0' || v < 1) {
+          std::fprintf(stderr, "gpu_bench: %s needs a positive integer, got '%s'\n", name,
+                       argv[i + 1]);
+          std::exit(1);
+        }
+        return int64_t(v);
+      }
+    return fallback;
+  };
   const bool quick = flag("--quick"), sweep = !flag("--no-sweep");
   const bool profile = flag("--profile"), profile_timed = profile && flag("--time");
   const bool mrope_only = flag("--mrope");
@@ -592,15 +622,25 @@ int main(int argc, char** argv) {
     const std::vector<InterleavedCandidate>& candidates =
         contiguous ? contiguous_candidates : interleaved_candidates;
     MropeShape m = kMropeShapes[contiguous ? 0 : 1];
-    m.mrope.shared_row = flag("--shared-row");
+    Positions positions;
+    positions.one_row = flag("--one-row");
+    positions.same_every_call = flag("--same-every-call");
+    positions.below = value("--positions-below", kMaxPosition);
+    positions.prompt = flag("--prompt");
+    if (positions.prompt)
+      std::printf("# the positions of one prompt (plain RoPE 0, 1, 2, ...)\n");
+    else
+      std::printf("# random positions in [0, %lld)%s%s\n", (long long)positions.below,
+                  positions.one_row ? ", one per token in all three streams" : "",
+                  positions.same_every_call ? ", the same for every call" : ", new for every call");
     const DeviceCache cache(m.shape.rotary_dim);
     std::printf("%-12s %6s %-18s %9s %9s %7s %9s\n", "shape", "T", "candidate", "median_us",
                 "min_us", "ratio", "differing");
     for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(64), int64_t(256), int64_t(512),
                            int64_t(1024), int64_t(2048), int64_t(4096), int64_t(8192),
                            int64_t(16384)}) {
-      Case plain(device, m.shape, tokens, cache.get(), stream);
-      Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
+      Case plain(device, m.shape, tokens, cache.get(), stream, {}, positions);
+      Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope, positions);
       const auto describe = [](const ropekit::cuda::LaunchShape& s) {
         return std::to_string(s.pairs_per_thread) + "p " + std::to_string(s.heads_per_thread) +
                "/" + std::to_string(s.block_threads());
@@ -798,7 +838,9 @@ int main(int argc, char** argv) {
       for (int64_t tokens : token_counts)
         for (bool sequential : {false, true}) {
           if (sequential && tokens < 16384) continue;
-          Case c(device, shape, tokens, cache.get(), stream, {}, sequential);
+          Positions positions;
+          positions.prompt = sequential;
+          Case c(device, shape, tokens, cache.get(), stream, {}, positions);
           if (!profile_timed) {
             c.run_once_for_profiler();
             continue;
@@ -849,50 +891,50 @@ int main(int argc, char** argv) {
   }
 
   // Multimodal RoPE against plain RoPE on the same shape (issue 4: within 10%). The cache, q and k
-  // are the same; MRoPE reads three positions and up to three cache rows per token. The target is
-  // checked on the library's calls as users get them (programmatic launch); the same shapes
-  // launched without it are reported beside them (no_pdl: each call starts only once the previous
-  // one has finished, so one call's start and end overlap nothing).
-  std::printf("\nmultimodal RoPE vs plain RoPE (us per call, graph replays):\n");
-  std::printf("%-22s %-12s %6s %9s %9s %7s %12s %12s %9s\n", "shape", "sections", "T", "plain_us",
-              "mrope_us", "ratio", "plain_no_pdl", "mrope_no_pdl", "ratio");
-  for (const MropeShape& m : kMropeShapes) {
-    const DeviceCache cache(m.shape.rotary_dim);
-    for (int64_t tokens : kMropeTokenCounts) {
-      Case plain(device, m.shape, tokens, cache.get(), stream);
-      Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope);
-      const double plain_s = plain.ropekit_seconds();
-      const double mrope_s = multimodal.ropekit_seconds();
-      const double plain_no_pdl = plain.shape_seconds(0, 0, false, device.sms);
-      const double mrope_no_pdl = multimodal.shape_seconds(0, 0, false, device.sms);
-      const bool ok = mrope_s <= 1.10 * plain_s;
-      failures += !ok;
-      std::printf("%-22s %-12s %6lld %9.2f %9.2f %7.3f %12.2f %12.2f %9.3f%s\n", m.shape.name,
-                  m.mrope.interleaved ? "interleaved" : "contiguous", (long long)tokens,
-                  plain_s * 1e6, mrope_s * 1e6, mrope_s / plain_s, plain_no_pdl * 1e6,
-                  mrope_no_pdl * 1e6, mrope_no_pdl / plain_no_pdl, ok ? "" : "  [MISSES TARGET]");
-      std::fflush(stdout);
+  // are the same; MRoPE reads three positions and up to three cache rows per token. Three position
+  // patterns, each in its own table:
+  // - the target's: random positions (no locality within a call) that are the same in every call,
+  //   as the layers of one forward pass call RoPE with the same positions. Checked on the
+  //   library's calls as users get them (programmatic launch); the same launches without it
+  //   beside them (no_pdl: each call starts once the previous one has finished).
+  // - a stress test, reported: fresh random positions in every call, so a call's cache rows come
+  //   mostly from DRAM (the 64 MB cache does not stay in L2 next to the q/k traffic).
+  // - the positions of one prompt (vision_positions; plain RoPE 0, 1, 2, ...), reported.
+  const auto mrope_table = [&](const char* title, Positions positions, bool target) {
+    std::printf("\nmultimodal RoPE vs plain RoPE, %s (us per call, graph replays):\n", title);
+    std::printf("%-22s %-12s %6s %9s %9s %7s", "shape", "sections", "T", "plain_us", "mrope_us",
+                "ratio");
+    if (target) std::printf(" %12s %12s %9s", "plain_no_pdl", "mrope_no_pdl", "ratio");
+    std::printf("\n");
+    for (const MropeShape& m : kMropeShapes) {
+      const DeviceCache cache(m.shape.rotary_dim);
+      for (int64_t tokens : kMropeTokenCounts) {
+        Case plain(device, m.shape, tokens, cache.get(), stream, {}, positions);
+        Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope, positions);
+        const double plain_s = plain.ropekit_seconds();
+        const double mrope_s = multimodal.ropekit_seconds();
+        const bool within = mrope_s <= 1.10 * plain_s;
+        std::printf("%-22s %-12s %6lld %9.2f %9.2f %7.3f", m.shape.name,
+                    m.mrope.interleaved ? "interleaved" : "contiguous", (long long)tokens,
+                    plain_s * 1e6, mrope_s * 1e6, mrope_s / plain_s);
+        if (target) {
+          const double plain_no_pdl = plain.shape_seconds(0, 0, false, device.sms);
+          const double mrope_no_pdl = multimodal.shape_seconds(0, 0, false, device.sms);
+          std::printf(" %12.2f %12.2f %9.3f", plain_no_pdl * 1e6, mrope_no_pdl * 1e6,
+                      mrope_no_pdl / plain_no_pdl);
+          failures += !within;
+        }
+        std::printf("%s\n", within ? "" : target ? "  [MISSES TARGET]" : "  (over 10%)");
+        std::fflush(stdout);
+      }
     }
-  }
-
-  // The same with the positions of one real prompt (vision_positions; plain RoPE 0, 1, 2, ...):
-  // three streams that mostly share rows, as multimodal prompts have them. Reported, not a target.
-  std::printf("\nmultimodal RoPE vs plain RoPE, positions of one prompt (us per call):\n");
-  std::printf("%-22s %-12s %6s %9s %9s %7s\n", "shape", "sections", "T", "plain_us", "mrope_us",
-              "ratio");
-  for (const MropeShape& m : kMropeShapes) {
-    const DeviceCache cache(m.shape.rotary_dim);
-    for (int64_t tokens : kMropeTokenCounts) {
-      Case plain(device, m.shape, tokens, cache.get(), stream, {}, true);
-      Case multimodal(device, m.shape, tokens, cache.get(), stream, m.mrope, true);
-      const double plain_s = plain.ropekit_seconds();
-      const double mrope_s = multimodal.ropekit_seconds();
-      std::printf("%-22s %-12s %6lld %9.2f %9.2f %7.3f\n", m.shape.name,
-                  m.mrope.interleaved ? "interleaved" : "contiguous", (long long)tokens,
-                  plain_s * 1e6, mrope_s * 1e6, mrope_s / plain_s);
-      std::fflush(stdout);
-    }
-  }
+  };
+  Positions shared_random, fresh_random, prompt;
+  shared_random.same_every_call = true;
+  prompt.prompt = true;
+  mrope_table("random positions, the same in every call", shared_random, true);
+  mrope_table("random positions, new in every call (stress)", fresh_random, false);
+  mrope_table("positions of one prompt", prompt, false);
 
   if (!sweep) {
     std::printf("\n%s: %d case(s) miss a target of issue 3 or 4\n", failures ? "FAIL" : "PASS",

@@ -40,7 +40,11 @@ double one_head_waves(const detail::Problem& p, int pairs, int multiprocessor_co
 //   1.23x in two runs; every other candidate of the later run 1.28x or more);
 // - past that, columns with 8 heads per thread in blocks of 64, one cos/sin load for all of them:
 //   eight heads in flight below 7 waves (T = 1024: 1.10-1.13x, gather 1.18x), else four
-//   (registers: T = 4096 1.12x, 16384 1.05x; gather 1.17x).
+//   (registers: T = 4096 1.12x, 16384 1.05x; gather 1.17x);
+// - except from 4 to 7 waves (T = 2048, 4.8 waves), where the gather with the widest pairs in
+//   blocks of 128 was ahead of those columns with every position pattern measured on 2026-12-03
+//   (1.11-1.17x against 1.13-1.20x: prompt, random shared by every call, random new every call,
+//   random below 4096).
 LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thread,
                                      int multiprocessor_count) {
   const double waves = one_head_waves(p, std::min(pairs_per_thread, 4), multiprocessor_count);
@@ -51,10 +55,41 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
     return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::columns);
   if (waves < 2)
     return make_launch_shape(p, pairs_per_thread, 1, 256, token_major, InterleavedSource::gather);
+  if (waves >= 4 && waves < 7)
+    return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::gather);
   LaunchShape shape =
       make_launch_shape(p, pairs_per_thread, 8, 64, token_major, InterleavedSource::columns);
   if (waves < 7) shape.heads_in_flight = 8;
   return shape;
+}
+
+// Multimodal RoPE with contiguous sections (each chunk reads one of its token's three rows), from
+// the H200 runs of Qwen2-VL-7B (docs/BENCHMARKS.md) by waves of one-head threads with 4 pairs:
+// - below 0.75: 4 pairs, one head per thread in blocks of 64 (T = 256: 0.87-0.93x plain RoPE;
+//   8 pairs 1.08-1.14x).
+// - past that, where the sections allow 8 pairs and the cache bytes a call reads (a row's worth
+//   per token) are at most kRowsInL2Bytes: 8 pairs, one head per thread in blocks of 64, plain
+//   RoPE's own kernel shape. The layers of a forward pass call RoPE with the same positions, so
+//   those rows stay in L2 from one call to the next: with the positions of a prompt or random
+//   positions shared by every call, T = 512-4096 took 1.005-1.03x plain RoPE (the 4-pair launches
+//   below: 1.04-1.10x). At 8 MiB (T = 16384, fp32 rows) random shared positions ran 1.17x (4
+//   pairs 1.06x). With fresh random positions in every call, rows from DRAM, 8 pairs lose:
+//   1.09-1.23x against 1.08-1.13x.
+// - otherwise 4 pairs (or fewer) and, sharing one cos/sin load among heads, two heads per thread
+//   in blocks of 128 below 1.5 waves (T = 512: a one-head 4-pair launch of 36 registers at 0.97
+//   waves ran in two), four up to 3 waves, then eight (T = 16384: 1.05x).
+constexpr int64_t kRowsInL2Bytes = int64_t(4) << 20;
+
+LaunchShape choose_contiguous_shape(const detail::Problem& p, int pairs_per_thread,
+                                    int multiprocessor_count) {
+  const int pairs = std::min(pairs_per_thread, 4);
+  const double waves = one_head_waves(p, pairs, multiprocessor_count);
+  const int64_t row_bytes = p.rotary_dim * element_size(p.cache_dtype);
+  if (waves >= 0.75 && pairs_per_thread >= 8 && p.num_tokens() * row_bytes <= kRowsInL2Bytes)
+    return make_launch_shape(p, pairs_per_thread, 1, 64,
+                             one_head_waves(p, pairs_per_thread, multiprocessor_count) > 1);
+  const int heads = waves < 0.75 ? 1 : waves < 1.5 ? 2 : waves <= 3 ? 4 : 8;
+  return make_launch_shape(p, pairs, heads, heads == 2 ? 128 : 64, waves > 1);
 }
 
 }  // namespace
@@ -90,10 +125,6 @@ int choose_pairs_per_thread(const detail::Problem& p) {
     if (contiguous_sections &&
         (p.mrope_section[0] % pairs != 0 || (p.mrope_section[0] + p.mrope_section[1]) % pairs != 0))
       continue;
-    // Contiguous sections: at most 4 pairs, the faster choice in the H200 sweeps at every size
-    // where the launch shape differs (Qwen2-VL-7B, 8 vs 4 pairs: T = 256 in 3.1 vs 2.5 us with
-    // one head per thread; T = 1024 in 6.2-6.4 vs 6.1 with four).
-    if (contiguous_sections && pairs > 4) continue;
     // NeoX: two slices of `pairs` elements; GPT-J: one slice of 2 * pairs interleaved elements,
     // up to 32 bytes (two 16-byte accesses: as many bytes per thread as NeoX moves, so the cos/sin
     // registers and index work are spent on as much data). Each access at most 16 bytes.
@@ -219,21 +250,8 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   const bool token_major = waves > 1;
   if (chunks_per_head < 4 && waves > 2)
     return make_launch_shape(p, pairs_per_thread, 2, 256, token_major);
-  // Multimodal RoPE, contiguous sections (each chunk reads one of a token's three random rows),
-  // from the H200 sweeps of Qwen2-VL-7B with 4 pairs (docs/BENCHMARKS.md, 6c6eef7): by waves of
-  // one-head threads,
-  // - below 0.75: one head per thread in blocks of 64 (T = 256: 2.5 us);
-  // - below 1.5: two heads per thread in blocks of 128 (T = 512, 0.97 waves: 4.0-4.1 us; one head
-  //   4.3-4.8, since its 36 registers fill only 1792 of an SM's 2048 slots and the launch ran in
-  //   two waves; four heads 4.3);
-  // - up to 3: four heads per thread, one cos/sin load shared by them (T = 1024: 6.1-6.3 us, one
-  //   head 7.0-7.2);
-  // - past that eight (T = 2048: 11.1-11.3 us, four 11.4-11.6; T = 16384: 71 us, within 5% of
-  //   plain RoPE, one head 88-97).
-  if (p.mrope && !p.mrope_interleaved) {
-    const int heads = waves < 0.75 ? 1 : waves < 1.5 ? 2 : waves <= 3 ? 4 : 8;
-    return make_launch_shape(p, pairs_per_thread, heads, heads == 2 ? 128 : 64, token_major);
-  }
+  if (p.mrope && !p.mrope_interleaved)
+    return choose_contiguous_shape(p, pairs_per_thread, multiprocessor_count);
   if (p.mrope) return choose_interleaved_shape(p, pairs_per_thread, multiprocessor_count);
   return make_launch_shape(p, pairs_per_thread, 1, 128, token_major);
 }

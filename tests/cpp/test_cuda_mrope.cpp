@@ -127,8 +127,8 @@ TEST(CudaMrope, SectionsDtypesAndForms) {
 // one section. Interleaved sections read each frequency's own row: any chunk.
 TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   const struct { std::array<int64_t, 3> section; bool interleaved; int pairs; } expected[] = {
-      {{16, 24, 24}, false, 4}, {{24, 20, 20}, false, 4}, {{11, 11, 10}, false, 1},
-      {{2, 28, 2}, false, 2},   {{0, 0, 32}, false, 4},   {{24, 20, 20}, true, 8},
+      {{16, 24, 24}, false, 8}, {{24, 20, 20}, false, 4}, {{11, 11, 10}, false, 1},
+      {{2, 28, 2}, false, 2},   {{0, 0, 32}, false, 8},   {{24, 20, 20}, true, 8},
       {{11, 11, 10}, true, 8}};
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
@@ -172,31 +172,55 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
   }
 }
 
-// Contiguous sections: 4 pairs per thread; by waves of one-head threads (132 SMs x 2048): one head
-// per thread below 0.75, two below 1.5, four up to 3, then eight (one cos/sin load shared by them).
-TEST(CudaMrope, LargeContiguousLaunchesShareCosSinOverHeads) {
-  const struct { int64_t tokens; int pairs, heads; } expected[] = {
-      {16, 4, 1},   {512, 4, 1},  {1024, 4, 2},  // 0.48 and 0.97 waves
-      {2048, 4, 4}, {4096, 4, 8}, {8192, 4, 8}};  // 1.9 and 3.9 waves
+// Contiguous sections (launch_config.cpp, choose_contiguous_shape), by waves of one-head threads
+// with 4 pairs (132 SMs x 2048): 4 pairs, one head per thread below 0.75; past that 8 pairs and
+// one head per thread where the sections allow 8 and the call reads at most 4 MiB of cache rows
+// (tokens x row bytes); otherwise 4 pairs and two heads per thread below 1.5 waves, four up to 3,
+// then eight.
+TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
+  const struct {
+    int64_t tokens;
+    std::array<int64_t, 3> section;
+    DType cache_dtype;
+    int pairs, heads;
+  } expected[] = {
+      {16, {16, 24, 24}, DType::float32, 4, 1},
+      {512, {16, 24, 24}, DType::float32, 4, 1},     // 0.48 waves
+      {1024, {16, 24, 24}, DType::float32, 8, 1},    // 0.97 waves, 0.5 MiB of rows
+      {8192, {16, 24, 24}, DType::float32, 8, 1},    // 7.8 waves, 4 MiB
+      {8192, {16, 24, 24}, DType::bfloat16, 8, 1},   // 2 MiB
+      {1024, {24, 20, 20}, DType::float32, 4, 2},    // 8 pairs would straddle 24 + 20
+      {2048, {24, 20, 20}, DType::float32, 4, 4},    // 1.9 waves
+      {4096, {24, 20, 20}, DType::float32, 4, 8},    // 3.9 waves
+      {8192, {32, 48, 48}, DType::float32, 4, 8}};   // head_size 256: 8 MiB of rows
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
-    MropeCase c;  // sections 16/24/24
+    MropeCase c;
     c.tokens = e.tokens;
-    c.num_heads = 12;
-    c.num_kv_heads = 4;
+    c.section = e.section;
+    c.head_size = c.rotary_dim = 2 * (e.section[0] + e.section[1] + e.section[2]);
+    // 16 heads of 16 chunks at head_size 128, 8 heads of 32 at 256: 256 threads per token.
+    c.num_heads = c.head_size == 128 ? 12 : 6;
+    c.num_kv_heads = c.head_size == 128 ? 4 : 2;
     c.x_dtype = DType::bfloat16;
+    c.cache_dtype = e.cache_dtype;
     MropeRun r = make_run(c, rng);
     detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
     place_at_aligned_addresses(p);
     const cuda::LaunchShape s = cuda::choose_launch_shape(p, cuda::choose_pairs_per_thread(p), 132);
-    EXPECT_EQ(s.pairs_per_thread, e.pairs) << e.tokens << " tokens";
-    EXPECT_EQ(s.heads_per_thread, e.heads) << e.tokens << " tokens";
+    const std::string label = std::to_string(e.tokens) + " tokens, sections " +
+                              std::to_string(e.section[0]) + "/" + std::to_string(e.section[1]) +
+                              "/" + std::to_string(e.section[2]) + ", " +
+                              to_string(e.cache_dtype) + " cache";
+    EXPECT_EQ(s.pairs_per_thread, e.pairs) << label;
+    EXPECT_EQ(s.heads_per_thread, e.heads) << label;
   }
 }
 
 // Interleaved sections (Qwen3-VL-8B: 32 + 8 heads, 16 chunks of 4 pairs, 132 SMs), the source by
 // waves of one-head threads (launch_config.cpp): rows below 0.3, columns below 1, the gather with
-// the widest pairs below 2, then columns with 8 heads per thread (eight in flight below 7 waves).
+// the widest pairs below 2 and from 4 to 7, else columns with 8 heads per thread (eight in flight
+// below 7 waves).
 TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
   using cuda::InterleavedSource;
   const struct {
@@ -208,6 +232,7 @@ TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
                   {256, InterleavedSource::columns, 4, 1, 1},  // 0.61
                   {512, InterleavedSource::gather, 8, 1, 1},   // 1.2
                   {1024, InterleavedSource::columns, 4, 8, 8},  // 2.4
+                  {2048, InterleavedSource::gather, 8, 1, 1},   // 4.8
                   {4096, InterleavedSource::columns, 4, 8, 4}};  // 9.7
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
