@@ -65,16 +65,18 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
 
 // Multimodal RoPE with contiguous sections (each chunk reads one of its token's three rows), from
 // the H200 runs of Qwen2-VL-7B (docs/BENCHMARKS.md) by waves of one-head threads with 4 pairs:
+// - narrow rotary parts (fewer than 4 chunks of 4 pairs) past 2 waves: two heads per thread in
+//   blocks of 256, as for plain RoPE (choose_launch_shape).
 // - below 0.75: 4 pairs, one head per thread in blocks of 64 (T = 256: 0.87-0.93x plain RoPE;
 //   8 pairs 1.08-1.14x).
-// - past that, where the sections allow 8 pairs and the cache bytes a call reads (a row's worth
-//   per token) are at most kRowsInL2Bytes: 8 pairs, one head per thread in blocks of 64, plain
-//   RoPE's own kernel shape. The layers of a forward pass call RoPE with the same positions, so
-//   those rows stay in L2 from one call to the next: with the positions of a prompt or random
-//   positions shared by every call, T = 512-4096 took 1.005-1.03x plain RoPE (the 4-pair launches
-//   below: 1.04-1.10x). At 8 MiB (T = 16384, fp32 rows) random shared positions ran 1.17x (4
-//   pairs 1.06x). With fresh random positions in every call, rows from DRAM, 8 pairs lose:
-//   1.09-1.23x against 1.08-1.13x.
+// - past that, where the sections allow 8 pairs, a head has at least 4 chunks of them, and the
+//   cache bytes a call reads (a row's worth per token) are at most kRowsInL2Bytes: 8 pairs, one
+//   head per thread in blocks of 64, plain RoPE's own kernel shape. The layers of a forward
+//   pass call RoPE with the same positions, so those rows stay in L2 from one call to the next:
+//   with the positions of a prompt or random positions shared by every call, T = 512-4096 took
+//   1.005-1.03x plain RoPE (the 4-pair launches below: 1.04-1.10x). At 8 MiB (T = 16384, fp32
+//   rows) random shared positions ran 1.17x (4 pairs 1.06x). With fresh random positions in
+//   every call, rows from DRAM, 8 pairs lose: 1.09-1.23x against 1.08-1.13x.
 // - otherwise 4 pairs (or fewer) and, sharing one cos/sin load among heads, two heads per thread
 //   in blocks of 128 below 1.5 waves (T = 512: a one-head 4-pair launch of 36 registers at 0.97
 //   waves ran in two), four up to 3 waves, then eight (T = 16384: 1.05x).
@@ -84,8 +86,11 @@ LaunchShape choose_contiguous_shape(const detail::Problem& p, int pairs_per_thre
                                     int multiprocessor_count) {
   const int pairs = std::min(pairs_per_thread, 4);
   const double waves = one_head_waves(p, pairs, multiprocessor_count);
+  const int64_t half = p.rotary_dim / 2;
+  if (half / pairs < 4 && waves > 2) return make_launch_shape(p, pairs, 2, 256, true);
   const int64_t row_bytes = p.rotary_dim * element_size(p.cache_dtype);
-  if (waves >= 0.75 && pairs_per_thread >= 8 && p.num_tokens() * row_bytes <= kRowsInL2Bytes)
+  if (waves >= 0.75 && pairs_per_thread >= 8 && half / pairs_per_thread >= 4 &&
+      p.num_tokens() * row_bytes <= kRowsInL2Bytes)
     return make_launch_shape(p, pairs_per_thread, 1, 64,
                              one_head_waves(p, pairs_per_thread, multiprocessor_count) > 1);
   const int heads = waves < 0.75 ? 1 : waves < 1.5 ? 2 : waves <= 3 ? 4 : 8;
@@ -248,10 +253,11 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // interleaved multimodal sections in the 3-D order: their per-block gather ran slower
   // token-major (110.5 instead of 103.9 us; 4096 tokens: 28.9 instead of 27.5).
   const bool token_major = waves > 1;
-  if (chunks_per_head < 4 && waves > 2)
-    return make_launch_shape(p, pairs_per_thread, 2, 256, token_major);
+  // Contiguous multimodal sections count chunks and waves at their own pairs per thread.
   if (p.mrope && !p.mrope_interleaved)
     return choose_contiguous_shape(p, pairs_per_thread, multiprocessor_count);
+  if (chunks_per_head < 4 && waves > 2)
+    return make_launch_shape(p, pairs_per_thread, 2, 256, token_major);
   if (p.mrope) return choose_interleaved_shape(p, pairs_per_thread, multiprocessor_count);
   return make_launch_shape(p, pairs_per_thread, 1, 128, token_major);
 }

@@ -12,7 +12,8 @@ namespace ropekit::cuda {
 // 16-byte accesses) is made of accesses of at most 16 bytes, every pointer and stride is aligned
 // to the access width, and the chunk tiles the half rotary dimension. Its cos/sin slices must be aligned
 // to their own width (capped at 16 bytes) as well. With contiguous multimodal sections, the
-// chunk divides both section boundaries (a chunk lies in one section) and has at most 4 pairs.
+// chunk divides both section boundaries (a chunk lies in one section); choose_launch_shape may
+// narrow it to 4 pairs (a narrower chunk of a legal one is legal).
 int choose_pairs_per_thread(const detail::Problem& problem);
 
 // Whether q/k accesses are marked evict-first (kernel::load_x): only for launches of at least

@@ -173,10 +173,11 @@ TEST(CudaMrope, ContiguousSectionChunksLieInOneSection) {
 }
 
 // Contiguous sections (launch_config.cpp, choose_contiguous_shape), by waves of one-head threads
-// with 4 pairs (132 SMs x 2048): 4 pairs, one head per thread below 0.75; past that 8 pairs and
-// one head per thread where the sections allow 8 and the call reads at most 4 MiB of cache rows
-// (tokens x row bytes); otherwise 4 pairs and two heads per thread below 1.5 waves, four up to 3,
-// then eight.
+// with 4 pairs (132 SMs x 2048): narrow heads (fewer than 4 chunks of 4 pairs) two heads per
+// thread past 2 waves; 4 pairs, one head per thread below 0.75; past that 8 pairs and one head
+// per thread where the sections allow 8, a head has at least 4 chunks of 8 and the call reads at
+// most 4 MiB of cache rows (tokens x row bytes); otherwise 4 pairs and two heads per thread below
+// 1.5 waves, four up to 3, then eight.
 TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
   const struct {
     int64_t tokens;
@@ -192,14 +193,17 @@ TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
       {1024, {24, 20, 20}, DType::float32, 4, 2},    // 8 pairs would straddle 24 + 20
       {2048, {24, 20, 20}, DType::float32, 4, 4},    // 1.9 waves
       {4096, {24, 20, 20}, DType::float32, 4, 8},    // 3.9 waves
-      {8192, {32, 48, 48}, DType::float32, 4, 8}};   // head_size 256: 8 MiB of rows
+      {8192, {32, 48, 48}, DType::float32, 4, 8},    // head_size 256: 8 MiB of rows
+      {8192, {8, 8, 8}, DType::float32, 4, 2},       // 3 chunks of 8 pairs; 1.45 waves of 4
+      {24576, {4, 4, 4}, DType::float32, 4, 2}};     // 3 chunks of 4 pairs, 2.2 waves: narrow
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
     MropeCase c;
     c.tokens = e.tokens;
     c.section = e.section;
     c.head_size = c.rotary_dim = 2 * (e.section[0] + e.section[1] + e.section[2]);
-    // 16 heads of 16 chunks at head_size 128, 8 heads of 32 at 256: 256 threads per token.
+    // 16 heads of 16 chunks of 4 pairs at head_size 128, 8 heads of 32 at 256: 256 threads per
+    // token; 8 heads for the narrow ones too.
     c.num_heads = c.head_size == 128 ? 12 : 6;
     c.num_kv_heads = c.head_size == 128 ? 4 : 2;
     c.x_dtype = DType::bfloat16;
