@@ -595,7 +595,7 @@ int main(int argc, char** argv) {
     // that it computes what the library computes (elements differing from the library's result on
     // the same inputs; f8: eight heads in flight).
     // With --contiguous: the contiguous sections of Qwen2-VL-7B instead (the source is ignored
-    // there), 4 pairs per thread (the chooser's cap) and 8 (what plain RoPE takes on that shape).
+    // there), 4 pairs per thread and 8 (what plain RoPE takes on that shape).
     using ropekit::cuda::InterleavedSource;
     const std::vector<InterleavedCandidate> interleaved_candidates = {
         {"gather 8p 1/128", InterleavedSource::gather, 8, 1, 0, 128},
