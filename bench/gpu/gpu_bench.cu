@@ -280,7 +280,7 @@ class Case {
       std::vector<int64_t> host(streams * tokens);
       std::mt19937_64 draw(positions.same_every_call ? shared_draw : rng());
       for (size_t k = 0; k < host.size(); ++k) host[k] = position(draw);
-      if (positions.one_row)
+      if (positions.one_row && mrope.enabled)  // plain RoPE reads one row per token anyway
         for (int64_t k = 0; k < 2 * tokens; ++k) host[tokens + k] = host[k % tokens];
       if (positions.prompt && mrope.enabled) host = vision_positions(tokens);
       else if (positions.prompt)
@@ -604,6 +604,15 @@ int main(int argc, char** argv) {
         {"columns 4p 1/128", InterleavedSource::columns, 4, 1, 0, 128},
         {"columns 4p 8/64", InterleavedSource::columns, 4, 8, 0, 64},
         {"columns 4p 8/64 f8", InterleavedSource::columns, 4, 8, 8, 64},
+        {"gather 8p 1/64", InterleavedSource::gather, 8, 1, 0, 64},
+        {"gather 4p 1/128", InterleavedSource::gather, 4, 1, 0, 128},
+        {"gather 8p 2/128", InterleavedSource::gather, 8, 2, 0, 128},
+        {"gather 4p 4/128", InterleavedSource::gather, 4, 4, 0, 128},
+        {"columns 4p 4/64", InterleavedSource::columns, 4, 4, 0, 64},
+        {"columns 4p 8/128", InterleavedSource::columns, 4, 8, 0, 128},
+        {"columns 4p 16/64", InterleavedSource::columns, 4, 16, 0, 64},
+        {"columns 4p 16/64 f8", InterleavedSource::columns, 4, 16, 8, 64},
+        {"columns 2p 8/64", InterleavedSource::columns, 2, 8, 0, 64},
     };
     const std::vector<InterleavedCandidate> contiguous_candidates = {
         {"4p 1/64", InterleavedSource::gather, 4, 1, 0, 64},

@@ -33,8 +33,11 @@ double one_head_waves(const detail::Problem& p, int pairs, int multiprocessor_co
 // positions; docs/BENCHMARKS.md), by waves of one-head threads with 4 pairs:
 // - below 0.3 (T <= 64 there): rows, one head per thread in blocks of 64 (T = 16: 0.96x plain
 //   RoPE; gather 1.09x, columns 1.17x);
-// - below 1 (T = 256): columns, one head per thread in blocks of 128 (1.02x; gather 1.08x, rows
-//   1.31x);
+// - below 1 (T = 256): the gather with 4 pairs, one head per thread in blocks of 128
+//   (2026-12-03, 0.91-0.97x in every position pattern: prompt, random shared by every call,
+//   random new every call; the columns that held this band before 0.94-1.02x; 8 pairs
+//   1.07-1.10x, rows 1.19-1.31x; at T = 64 it lost to rows with rows from DRAM, 1.09 against
+//   1.05x);
 // - below 2 (T = 512): the gather with the widest pairs, one head per thread in blocks of 256,
 //   which hold a whole token here: one gather per token instead of two (1.20x, blocks of 128
 //   1.23x in two runs; every other candidate of the later run 1.28x or more);
@@ -52,7 +55,8 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
   if (waves < 0.3)
     return make_launch_shape(p, pairs_per_thread, 1, 64, token_major, InterleavedSource::rows);
   if (waves < 1)
-    return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::columns);
+    return make_launch_shape(p, std::min(pairs_per_thread, 4), 1, 128, token_major,
+                             InterleavedSource::gather);
   if (waves < 2)
     return make_launch_shape(p, pairs_per_thread, 1, 256, token_major, InterleavedSource::gather);
   if (waves >= 4 && waves < 7)

@@ -222,9 +222,9 @@ TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
 }
 
 // Interleaved sections (Qwen3-VL-8B: 32 + 8 heads, 16 chunks of 4 pairs, 132 SMs), the source by
-// waves of one-head threads (launch_config.cpp): rows below 0.3, columns below 1, the gather with
-// the widest pairs below 2 and from 4 to 7, else columns with 8 heads per thread (eight in flight
-// below 7 waves).
+// waves of one-head threads (launch_config.cpp): rows below 0.3, the gather with 4 pairs below 1
+// and with the widest pairs below 2 and from 4 to 7, else columns with 8 heads per thread (eight
+// in flight below 7 waves).
 TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
   using cuda::InterleavedSource;
   const struct {
@@ -233,7 +233,7 @@ TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
     int pairs, heads, in_flight;
   } expected[] = {{1, InterleavedSource::rows, 4, 1, 1},     // 0.002 waves
                   {64, InterleavedSource::rows, 4, 1, 1},    // 0.15
-                  {256, InterleavedSource::columns, 4, 1, 1},  // 0.61
+                  {256, InterleavedSource::gather, 4, 1, 1},   // 0.61
                   {512, InterleavedSource::gather, 8, 1, 1},   // 1.2
                   {1024, InterleavedSource::columns, 4, 8, 8},  // 2.4
                   {2048, InterleavedSource::gather, 8, 1, 1},   // 4.8
