@@ -197,8 +197,9 @@ struct Mrope {
   bool interleaved = false;
 };
 
-// The positions a Case draws. Random ones are the issue's: each buffer set (each call) draws its
-// own, from [0, below). The rest are diagnoses (--interleaved-choices) and the prompt table.
+// The positions a Case draws: by default random in [0, below), a new draw for each buffer set (each
+// call); same_every_call shares one draw (the MRoPE target table); the rest are diagnoses
+// (--interleaved-choices) and the prompt table.
 struct Positions {
   // As in the prefill of one sequence: plain RoPE 0, 1, 2, ...; multimodal RoPE a Qwen2-VL style
   // prompt (vision_positions); the same for every call.
@@ -643,7 +644,7 @@ int main(int argc, char** argv) {
                   positions.one_row ? ", one per token in all three streams" : "",
                   positions.same_every_call ? ", the same for every call" : ", new for every call");
     const DeviceCache cache(m.shape.rotary_dim);
-    std::printf("%-12s %6s %-18s %9s %9s %7s %9s\n", "shape", "T", "candidate", "median_us",
+    std::printf("%-12s %6s %-20s %9s %9s %7s %9s\n", "shape", "T", "candidate", "median_us",
                 "min_us", "ratio", "differing");
     for (int64_t tokens : {int64_t(1), int64_t(16), int64_t(64), int64_t(256), int64_t(512),
                            int64_t(1024), int64_t(2048), int64_t(4096), int64_t(8192),
@@ -671,7 +672,7 @@ int main(int argc, char** argv) {
       const double plain_median = times[0][2];
       for (size_t k = 0; k < times.size(); ++k) {
         const char* name = k == 0 ? "plain" : k == 1 ? "library" : candidates[k - 2].name;
-        std::printf("%-12s %6lld %-18s %9.2f %9.2f %7.3f", m.shape.name, (long long)tokens, name,
+        std::printf("%-12s %6lld %-20s %9.2f %9.2f %7.3f", m.shape.name, (long long)tokens, name,
                     times[k][2] * 1e6, times[k][0] * 1e6, times[k][2] / plain_median);
         if (k >= 2) std::printf(" %9lld%s", (long long)differing[k - 2],
                                 differing[k - 2] ? "  WRONG" : "");
