@@ -28,6 +28,16 @@ double one_head_waves(const detail::Problem& p, int pairs, int multiprocessor_co
          (double(multiprocessor_count) * 2048);
 }
 
+// Narrow rotary parts (fewer than 4 chunks a head, e.g. 24 of 96) move few bytes per thread; once
+// there is more than two resident-thread slots' worth of one-head threads (2048 slots per SM),
+// two heads per thread in blocks of 256 did best (launch-shape sweeps on an H100 and an H200).
+bool narrow_rotary_past_two_waves(const detail::Problem& p, int pairs, int multiprocessor_count) {
+  return p.rotary_dim / 2 / pairs < 4 && one_head_waves(p, pairs, multiprocessor_count) > 2;
+}
+LaunchShape narrow_rotary_shape(const detail::Problem& p, int pairs) {
+  return make_launch_shape(p, pairs, 2, 256, /*token_major=*/true);
+}
+
 // Interleaved multimodal sections, from round-robin timings of every source on the H200
 // (`gpu_bench --interleaved-choices`, Qwen3-VL-8B: 40 heads, 16 chunks of 4 pairs, random
 // positions; docs/BENCHMARKS.md), by waves of one-head threads with 4 pairs:
@@ -69,8 +79,8 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
 
 // Multimodal RoPE with contiguous sections (each chunk reads one of its token's three rows), from
 // the H200 runs of Qwen2-VL-7B (docs/BENCHMARKS.md) by waves of one-head threads with 4 pairs:
-// - narrow rotary parts (fewer than 4 chunks of 4 pairs) past 2 waves: two heads per thread in
-//   blocks of 256, as for plain RoPE (choose_launch_shape).
+// - narrow rotary parts (fewer than 4 chunks of 4 pairs) past 2 waves: narrow_rotary_shape, as for
+//   plain RoPE.
 // - below 0.75: 4 pairs, one head per thread in blocks of 64 (T = 256: 0.87-0.93x plain RoPE;
 //   8 pairs 1.08-1.14x).
 // - past that, where the sections allow 8 pairs, a head has at least 4 chunks of them, and the
@@ -90,8 +100,9 @@ LaunchShape choose_contiguous_shape(const detail::Problem& p, int pairs_per_thre
                                     int multiprocessor_count) {
   const int pairs = std::min(pairs_per_thread, 4);
   const double waves = one_head_waves(p, pairs, multiprocessor_count);
+  if (narrow_rotary_past_two_waves(p, pairs, multiprocessor_count))
+    return narrow_rotary_shape(p, pairs);
   const int64_t half = p.rotary_dim / 2;
-  if (half / pairs < 4 && waves > 2) return make_launch_shape(p, pairs, 2, 256, true);
   const int64_t row_bytes = p.rotary_dim * element_size(p.cache_dtype);
   if (waves >= 0.75 && pairs_per_thread >= 8 && half / pairs_per_thread >= 4 &&
       p.num_tokens() * row_bytes <= kRowsInL2Bytes)
@@ -243,13 +254,15 @@ void order_grid(const detail::Problem& p, LaunchShape& shape, bool token_major) 
 
 LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
                                 int multiprocessor_count) {
+  // Contiguous multimodal sections count chunks and waves at their own pairs per thread.
+  if (p.mrope && !p.mrope_interleaved)
+    return choose_contiguous_shape(p, pairs_per_thread, multiprocessor_count);
   // From the launch-shape sweeps on an H100 and an H200 (bench/gpu/gpu_bench.cu,
   // docs/BENCHMARKS.md): one head per thread in blocks of about 128 threads was the fastest or
-  // within noise of it at every token count for every shape with at least 4 chunks a head. Narrow
-  // rotary parts (fewer than 4 chunks, e.g. 24 of 96) move few bytes per thread; once there is
-  // more than two resident-thread slots' worth of one-head threads (2048 slots per SM), two heads
-  // per thread in blocks of 256 did best.
-  const int64_t chunks_per_head = p.rotary_dim / 2 / pairs_per_thread;
+  // within noise of it at every token count for every shape with at least 4 chunks a head; narrow
+  // rotary parts: narrow_rotary_shape.
+  if (narrow_rotary_past_two_waves(p, pairs_per_thread, multiprocessor_count))
+    return narrow_rotary_shape(p, pairs_per_thread);
   const double waves = one_head_waves(p, pairs_per_thread, multiprocessor_count);
   // Past one wave, a token's blocks are numbered next to each other (order_grid), so they run
   // together and read the token's cache rows from DRAM once (H200, T = 16384 with two blocks per
@@ -257,11 +270,6 @@ LaunchShape choose_launch_shape(const detail::Problem& p, int pairs_per_thread,
   // interleaved multimodal sections in the 3-D order: their per-block gather ran slower
   // token-major (110.5 instead of 103.9 us; 4096 tokens: 28.9 instead of 27.5).
   const bool token_major = waves > 1;
-  // Contiguous multimodal sections count chunks and waves at their own pairs per thread.
-  if (p.mrope && !p.mrope_interleaved)
-    return choose_contiguous_shape(p, pairs_per_thread, multiprocessor_count);
-  if (chunks_per_head < 4 && waves > 2)
-    return make_launch_shape(p, pairs_per_thread, 2, 256, token_major);
   if (p.mrope) return choose_interleaved_shape(p, pairs_per_thread, multiprocessor_count);
   return make_launch_shape(p, pairs_per_thread, 1, 128, token_major);
 }
