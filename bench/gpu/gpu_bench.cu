@@ -37,6 +37,7 @@
 #include "core/problem.hpp"
 #include "cuda/launch_config.hpp"
 #include "cuda/launch_rotary.hpp"
+#include "interleaved_experiments.cuh"
 #include "naive_rope.cuh"
 #include "sector_pad.cuh"
 #include "ropekit/ropekit.hpp"
@@ -183,11 +184,17 @@ double graph_seconds_per_call(cudaStream_t stream, int calls, const std::functio
 
 // A launch of interleaved multimodal sections for --interleaved-choices: the cos/sin source, pairs
 // per thread (narrowed to 4 by rows and columns), heads per thread, heads in flight (0: as
-// make_launch_shape derives it) and block size; the token-major order where it applies.
+// make_launch_shape derives it) and block size; the token-major order where it applies. `launch`:
+// the library's launch_rotary when null, else a kernel of interleaved_experiments.cuh with the
+// shape make_launch_shape gives for `source`. streaming: evict-first q/k as make_launch_shape
+// decides (-1), or off (0) or on (1).
 struct InterleavedCandidate {
   const char* name;
   cuda::InterleavedSource source;
   int pairs, heads, heads_in_flight, block;
+  cudaError_t (*launch)(const cuda::RotaryParams&, const cuda::LaunchShape&, cudaStream_t) =
+      nullptr;
+  int streaming = -1;
 };
 
 // Multimodal RoPE (positions [3, T]) of the MRoPE table: none, or a section and its assignment.
@@ -387,7 +394,14 @@ class Case {
     });
   }
   double candidate_seconds(const InterleavedCandidate& c) {
-    return launch_seconds(library_launch(), candidate_shape(c, detail::make_problem(args(0))));
+    return launch_seconds(candidate_launch(c), candidate_shape(c, detail::make_problem(args(0))));
+  }
+  Launch candidate_launch(const InterleavedCandidate& c) {
+    if (!c.launch) return library_launch();
+    return [this, launch = c.launch](const cuda::RotaryParams& params,
+                                     const cuda::LaunchShape& shape) {
+      return launch(params, shape, stream_);
+    };
   }
 
   // The library's kernels launched with a given shape; the library's shape for this problem.
@@ -406,7 +420,7 @@ class Case {
   }
 
   int64_t candidate_differing_elements(const InterleavedCandidate& c) {
-    return differing_elements(library_launch(),
+    return differing_elements(candidate_launch(c),
                               candidate_shape(c, detail::make_problem(args(0))));
   }
 
@@ -500,6 +514,7 @@ class Case {
     cuda::LaunchShape shape =
         cuda::make_launch_shape(problem, c.pairs, c.heads, c.block, true, c.source);
     if (c.heads_in_flight > 0) shape.heads_in_flight = c.heads_in_flight;
+    if (c.streaming >= 0) shape.streaming = c.streaming == 1;
     shape.programmatic = true;
     return shape;
   }
@@ -598,22 +613,24 @@ int main(int argc, char** argv) {
     // With --contiguous: the contiguous sections of Qwen2-VL-7B instead (the source is ignored
     // there), 4 pairs per thread and 8 (what plain RoPE takes on that shape).
     using ropekit::cuda::InterleavedSource;
+    // ev: q/k accesses evict-first (for the gather and the columns a kernel of
+    // interleaved_experiments.cuh; the shuffle takes them from kStreamingMinTokens on).
+    using ropekit::bench::launch_columns_evict_first;
+    using ropekit::bench::launch_gather_evict_first;
     const std::vector<InterleavedCandidate> interleaved_candidates = {
         {"gather 8p 1/128", InterleavedSource::gather, 8, 1, 0, 128},
         {"gather 8p 1/256", InterleavedSource::gather, 8, 1, 0, 256},
+        {"gather 4p 1/128", InterleavedSource::gather, 4, 1, 0, 128},
         {"rows 4p 1/64", InterleavedSource::rows, 4, 1, 0, 64},
-        {"columns 4p 1/128", InterleavedSource::columns, 4, 1, 0, 128},
         {"columns 4p 8/64", InterleavedSource::columns, 4, 8, 0, 64},
         {"columns 4p 8/64 f8", InterleavedSource::columns, 4, 8, 8, 64},
-        {"gather 8p 1/64", InterleavedSource::gather, 8, 1, 0, 64},
-        {"gather 4p 1/128", InterleavedSource::gather, 4, 1, 0, 128},
-        {"gather 8p 2/128", InterleavedSource::gather, 8, 2, 0, 128},
-        {"gather 4p 4/128", InterleavedSource::gather, 4, 4, 0, 128},
-        {"columns 4p 4/64", InterleavedSource::columns, 4, 4, 0, 64},
-        {"columns 4p 8/128", InterleavedSource::columns, 4, 8, 0, 128},
-        {"columns 4p 16/64", InterleavedSource::columns, 4, 16, 0, 64},
-        {"columns 4p 16/64 f8", InterleavedSource::columns, 4, 16, 8, 64},
-        {"columns 2p 8/64", InterleavedSource::columns, 2, 8, 0, 64},
+        {"columns 4p 8/64 ev", InterleavedSource::columns, 4, 8, 0, 64, launch_columns_evict_first},
+        {"columns 8/64 f8 ev", InterleavedSource::columns, 4, 8, 8, 64, launch_columns_evict_first},
+        {"gather 8p 1/128 ev", InterleavedSource::gather, 8, 1, 0, 128, launch_gather_evict_first},
+        {"shuffle 8p 1/128", InterleavedSource::shuffle, 8, 1, 0, 128},
+        {"shuffle 1/128 no ev", InterleavedSource::shuffle, 8, 1, 0, 128, nullptr, 0},
+        {"shuffle 1/128 ev", InterleavedSource::shuffle, 8, 1, 0, 128, nullptr, 1},
+        {"shuffle 8p 1/256", InterleavedSource::shuffle, 8, 1, 0, 256},
     };
     const std::vector<InterleavedCandidate> contiguous_candidates = {
         {"4p 1/64", InterleavedSource::gather, 4, 1, 0, 64},
@@ -977,7 +994,7 @@ int main(int argc, char** argv) {
           (!m.mrope.enabled ? "" : m.mrope.interleaved ? " mrope-i gather" : " mrope-c");
       // The chosen pairs per thread, then half as many (a row of its own); contiguous multimodal
       // sections also with evict-first q/k accesses forced off and on (rows marked "-" and "cs";
-      // interleaved sections have no evict-first kernels).
+      // the interleaved gather swept here has no evict-first kernels).
       std::vector<int> streaming_options = {-1};
       if (m.mrope.enabled && !m.mrope.interleaved) streaming_options = {0, 1};
       for (int divisor : {1, 2})

@@ -48,6 +48,14 @@ LaunchShape narrow_rotary_shape(const detail::Problem& p, int pairs) {
 //   random new every call; the columns that held this band before 0.94-1.02x; 8 pairs
 //   1.07-1.10x, rows 1.19-1.31x; at T = 64 it lost to rows with rows from DRAM, 1.09 against
 //   1.05x);
+// - from 1 to 14 waves (T = 512-4096) where the shuffle fits (8 pairs, rotary_dim 128, heads in
+//   fours: every Qwen3-VL model), the shuffle in blocks of 128 (2026-12-03, with evict-first q/k
+//   from kStreamingMinTokens on): with random positions shared by every call (the target's)
+//   1.01-1.08x plain RoPE where the choices below took 1.09-1.14x, with a prompt's positions
+//   1.00-1.05x (1.09-1.10x), with one row per token 1.01-1.05x (1.06-1.10x); with fresh random
+//   positions in every call (rows from DRAM) 1.16-1.17x against 1.12-1.20x. At 8192 (19 waves)
+//   it lost to the columns with shared random positions (1.13x against 1.12x), at 16384 in every
+//   pattern (1.03-1.20x against 1.02-1.09x);
 // - below 2 (T = 512): the gather with the widest pairs, one head per thread in blocks of 256,
 //   which hold a whole token here: one gather per token instead of two (1.20x, blocks of 128
 //   1.23x in two runs; every other candidate of the later run 1.28x or more);
@@ -67,6 +75,8 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
   if (waves < 1)
     return make_launch_shape(p, std::min(pairs_per_thread, 4), 1, 128, token_major,
                              InterleavedSource::gather);
+  if (waves < 14 && shuffle_fits(p, pairs_per_thread))
+    return make_launch_shape(p, pairs_per_thread, 1, 128, false, InterleavedSource::shuffle);
   if (waves < 2)
     return make_launch_shape(p, pairs_per_thread, 1, 256, token_major, InterleavedSource::gather);
   if (waves >= 4 && waves < 7)
@@ -114,13 +124,16 @@ LaunchShape choose_contiguous_shape(const detail::Problem& p, int pairs_per_thre
 
 }  // namespace
 
-bool streaming_accesses(const detail::Problem& p, int pairs_per_thread) {
+bool streaming_accesses(const detail::Problem& p, int pairs_per_thread,
+                        InterleavedSource source) {
   // Prefill-sized launches only: decode-sized ones gained nothing, and in one table of the H200
   // run plain RoPE at T = 16 took 1.22-1.28 us with evict-first q/k instead of 1.06-1.09.
-  // Interleaved multimodal sections ran slower with it (Qwen3-VL at T = 16384: 105 instead of
-  // 99 us). One pair per thread means accesses narrower than a sector.
+  // Interleaved multimodal sections ran slower or no faster with it, except with the shuffle
+  // source (H200, Qwen3-VL-8B, random positions shared by every call: the gather 1.12-1.16x plain
+  // RoPE either way at T = 1024-4096, the shuffle 1.04-1.08x with it and 1.11-1.16x without). One
+  // pair per thread means accesses narrower than a sector.
   if (p.num_tokens() < kStreamingMinTokens || pairs_per_thread < 2 ||
-      (p.mrope && p.mrope_interleaved))
+      (p.mrope && p.mrope_interleaved && source != InterleavedSource::shuffle))
     return false;
   // Every slice a thread reads and writes is whole 32-byte sectors: NeoX's two halves of the
   // rotary part, GPT-J's one rotary part, each starting on a sector.
@@ -163,19 +176,31 @@ int choose_pairs_per_thread(const detail::Problem& p) {
   return 1;
 }
 
+bool shuffle_fits(const detail::Problem& p, int pairs_per_thread) {
+  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  return p.mrope && p.mrope_interleaved && pairs_per_thread == kShufflePairs &&
+         p.rotary_dim == kShuffleRotaryDim && total_heads % kShuffleHeadsPerWarp == 0;
+}
+
 LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, int heads_per_thread,
                               int block_threads, bool token_major, InterleavedSource source) {
   LaunchShape shape;
   const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
   const int64_t target = std::clamp<int64_t>(block_threads, 32, kMaxBlockThreads);
   const bool interleaved = p.mrope && p.mrope_interleaved;
+  // The shuffle only in its one form (shuffle_fits), else the gather in its place.
+  if (source == InterleavedSource::shuffle && !shuffle_fits(p, pairs_per_thread))
+    source = InterleavedSource::gather;
   shape.interleaved = interleaved ? source : InterleavedSource::gather;
+  const bool shuffle = shape.interleaved == InterleavedSource::shuffle;
   // Rows and columns read each of their frequencies from its own row: at most 4 pairs per thread
   // (their only instantiations; a narrower chunk of a legal one is legal), and rows one head per
-  // thread (its registers: three rows' slices live at once).
-  const bool direct = interleaved && source != InterleavedSource::gather;
+  // thread (its registers: three rows' slices live at once); the shuffle one head per thread too
+  // (its only instantiation).
+  const bool direct = interleaved && (source == InterleavedSource::rows ||
+                                      source == InterleavedSource::columns);
   shape.pairs_per_thread = direct ? std::min(pairs_per_thread, 4) : pairs_per_thread;
-  if (interleaved && source == InterleavedSource::rows) heads_per_thread = 1;
+  if (interleaved && (source == InterleavedSource::rows || shuffle)) heads_per_thread = 1;
   shape.heads_per_thread =
       int(std::clamp<int64_t>(heads_per_thread, 1, std::max<int64_t>(total_heads, 1)));
   // Columns have one, four and eight in flight; the others one, two and four.
@@ -191,8 +216,10 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
   const int64_t groups = shape.head_groups;
   const int64_t most_per_block = std::min<int64_t>(2 * target, kMaxBlockThreads);
   const int64_t y_blocks = std::max<int64_t>(1, (bx * groups + most_per_block - 1) / most_per_block);
-  const int64_t by = std::min<int64_t>((groups + y_blocks - 1) / y_blocks,
-                                       std::max<int64_t>(1, kMaxBlockThreads / bx));
+  int64_t by = std::min<int64_t>((groups + y_blocks - 1) / y_blocks,
+                                 std::max<int64_t>(1, kMaxBlockThreads / bx));
+  // The shuffle's warps hold kShuffleHeadsPerWarp whole heads each (with the 8 chunks of x).
+  if (shuffle) by = (by + kShuffleHeadsPerWarp - 1) / kShuffleHeadsPerWarp * kShuffleHeadsPerWarp;
   int64_t bz = 1;
   if (bx == shape.chunks_per_head && by == shape.head_groups) {
     // Tokens per block: about `target` threads, but a few more tokens when that leaves fewer idle
@@ -214,7 +241,7 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
         break;
       }
   }
-  shape.streaming = streaming_accesses(p, shape.pairs_per_thread);
+  shape.streaming = streaming_accesses(p, shape.pairs_per_thread, shape.interleaved);
   shape.block[0] = unsigned(bx);
   shape.block[1] = unsigned(by);
   shape.block[2] = unsigned(bz);
@@ -232,9 +259,10 @@ LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, in
 }
 
 void order_grid(const detail::Problem& p, LaunchShape& shape, bool token_major) {
-  // The interleaved gather: the 3-D order only (its kernel reads the 3-D index as it is; the
-  // token-major order ran its per-block gather slower).
-  if (p.mrope && p.mrope_interleaved && shape.interleaved == InterleavedSource::gather)
+  // The interleaved gather and shuffle: the 3-D order only (their kernels read the 3-D index as it
+  // is; the token-major order ran the gather slower, and the shuffle was measured in the 3-D one).
+  if (p.mrope && p.mrope_interleaved && (shape.interleaved == InterleavedSource::gather ||
+                                         shape.interleaved == InterleavedSource::shuffle))
     token_major = false;
   if (shape.token_major() == token_major) return;
   if (!token_major) {  // back to the 3-D grid
@@ -286,6 +314,18 @@ std::string launch_shape_error(const detail::Problem& p, const LaunchShape& shap
     return std::to_string(shape.head_groups) + " head groups of " +
            std::to_string(shape.chunks_per_head) +
            " chunks need more blocks than a grid's y and z dimensions hold (65535)";
+  if (p.mrope && p.mrope_interleaved && shape.interleaved == InterleavedSource::shuffle) {
+    // Every lane of a warp takes part in its shuffles and holds one chunk of one head of one token.
+    const bool form = shuffle_fits(p, shape.pairs_per_thread) && shape.heads_per_thread == 1 &&
+                      shape.heads_in_flight == 1 && !shape.token_major() &&
+                      int(shape.block[0]) == shape.chunks_per_head && shape.grid[2] == 1 &&
+                      shape.block[1] % kShuffleHeadsPerWarp == 0;
+    if (!form)
+      return "the interleaved shuffle source needs " + std::to_string(kShufflePairs) +
+             " pairs per thread, rotary_dim " + std::to_string(kShuffleRotaryDim) +
+             ", query plus key heads a multiple of " + std::to_string(kShuffleHeadsPerWarp) +
+             " and its own launch shape (make_launch_shape)";
+  }
   return "";
 }
 

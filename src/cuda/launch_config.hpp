@@ -18,10 +18,16 @@ int choose_pairs_per_thread(const detail::Problem& problem);
 
 // Whether q/k accesses are marked evict-first (kernel::load_x): only for launches of at least
 // kStreamingMinTokens tokens, when every slice of a head that a thread touches is whole, aligned
-// 32-byte sectors, with at least 2 pairs per thread, and not for interleaved multimodal sections
-// (slower or no faster there on the H200, whatever the cos/sin source).
+// 32-byte sectors, with at least 2 pairs per thread, and for interleaved multimodal sections only
+// with the shuffle source (slower or no faster with the others on the H200).
 constexpr int64_t kStreamingMinTokens = 512;
-bool streaming_accesses(const detail::Problem& problem, int pairs_per_thread);
+bool streaming_accesses(const detail::Problem& problem, int pairs_per_thread,
+                        InterleavedSource source = InterleavedSource::gather);
+
+// Whether the interleaved shuffle source can run this problem (its one form, rotary_params.hpp):
+// interleaved multimodal sections, kShufflePairs pairs per thread, rotary_dim kShuffleRotaryDim,
+// query plus key heads a multiple of kShuffleHeadsPerWarp.
+bool shuffle_fits(const detail::Problem& problem, int pairs_per_thread);
 
 // Heads per thread and block size from the amount of work and the SM count: one head per thread
 // for small launches (latency), more heads per thread for large ones (each reuses its cos/sin
@@ -36,14 +42,15 @@ LaunchShape choose_launch_shape(const detail::Problem& problem, int pairs_per_th
 // [32, kMaxBlockThreads]): block (chunks, head groups, tokens) and the grid that covers the problem.
 // token_major: as order_grid. source: how interleaved multimodal sections get their cos/sin
 // (ignored for other problems); rows and columns narrow the pairs per thread to at most 4, rows
-// take one head per thread.
+// and the shuffle take one head per thread, and the shuffle becomes the gather where it does not
+// fit (shuffle_fits; the shape's `interleaved` says which).
 LaunchShape make_launch_shape(const detail::Problem& problem, int pairs_per_thread,
                               int heads_per_thread, int block_threads, bool token_major = false,
                               InterleavedSource source = InterleavedSource::gather);
 
 // The grid in token-major order (LaunchShape::token_major(): a token block's blocks numbered next
 // to each other in a 1-D grid) where a token block has several blocks and the 1-D grid fits in
-// 2^31 - 1 blocks, or back in the 3-D order. The interleaved gather stays 3-D.
+// 2^31 - 1 blocks, or back in the 3-D order. The interleaved gather and shuffle stay 3-D.
 void order_grid(const detail::Problem& problem, LaunchShape& shape, bool token_major);
 
 // Why the kernel cannot index this problem with this shape, or "" when it can.

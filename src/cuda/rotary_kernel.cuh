@@ -180,6 +180,7 @@ enum class Streams {
   interleaved_gather,
   interleaved_rows,
   interleaved_columns,
+  interleaved_shuffle,
 };
 
 __host__ __device__ constexpr int stream_count(Streams s) { return s == Streams::one ? 1 : 3; }
@@ -305,7 +306,7 @@ struct FactorSource {
   }
 };
 
-// Interleaved multimodal sections (neighbouring frequencies belong to different streams), three
+// Interleaved multimodal sections (neighbouring frequencies belong to different streams), four
 // ways to get a chunk's factors (InterleavedSource, chosen per launch in launch_config.cpp).
 //
 // Gather: the threads of one token in a block first copy that token's cos/sin columns into shared
@@ -446,6 +447,64 @@ struct FactorSource<C, kPairs, Streams::interleaved_columns> : InterleavedChunk<
       cos_v[i] = to_float(__ldg(this->cos_columns + row + i));
       const float s = to_float(__ldg(this->sin_columns + row + i));
       sin_v[i] = p.inverse ? -s : s;
+    }
+  }
+};
+
+// Shuffle (interleaved sections): a warp holds one token's chunks of kShuffleHeadsPerWarp heads
+// (a head's chunks across the block's x); the chunk's lanes in those heads each load
+// kShuffleColumnsPerLane of its frequencies (scalar loads, each from its own stream's row) and pass
+// them to one another with warp shuffles. One read of the columns per four heads, as plain RoPE's
+// one-head threads read one row per head, without the gather's shared memory and block barrier:
+// H200, Qwen3-VL-8B at T = 512-4096 with random positions shared by every call, 1.01-1.08x plain
+// RoPE against the gather's 1.11-1.16x (docs/BENCHMARKS.md). The host (shuffle_fits,
+// launch_shape_error) guarantees the form: 8 pairs, rotary_dim 128, block x = the 8 chunks, block
+// y a multiple of four head groups, and no warp partly past the last head (every lane takes part
+// in the shuffles).
+template <class C, int kPairs>
+struct FactorSource<C, kPairs, Streams::interleaved_shuffle> {
+  static_assert(kPairs == kShufflePairs, "the shuffle source has one form (rotary_params.hpp)");
+  static constexpr int kFetch = kShuffleColumnsPerLane;
+  const C* cos_column;  // the lane's first column in row 0
+  const C* sin_column;
+  uint32_t streams;     // of its kFetch frequencies, 2 bits each
+
+  __device__ __forceinline__ FactorSource(const RotaryParams& p, int chunk) {
+    const int slot = int(threadIdx.y) % kShuffleHeadsPerWarp;  // the lane is x + 8 * slot
+    const int first = chunk * kPairs + slot * kFetch;
+    cos_column = static_cast<const C*>(p.cache) + first;
+    sin_column = cos_column + p.rotary_dim / 2;
+    streams = 0;
+#pragma unroll
+    for (int j = 0; j < kFetch; ++j)
+      streams |= uint32_t(mrope_stream<Streams::interleaved_rows>(p, first + j)) << (2 * j);
+  }
+
+  __device__ __forceinline__ void load(const RotaryParams& p, const TokenPositions<3>& position,
+                                       float (&cos_v)[kPairs], float (&sin_v)[kPairs]) const {
+    float c[kFetch], s[kFetch];
+    if (position.all_ok(p)) {  // the same for the whole warp (one token)
+      const uint64_t rows[3] = {uint64_t(uint32_t(position.value[0])) * p.cache_row_stride,
+                                uint64_t(uint32_t(position.value[1])) * p.cache_row_stride,
+                                uint64_t(uint32_t(position.value[2])) * p.cache_row_stride};
+#pragma unroll
+      for (int j = 0; j < kFetch; ++j) {
+        const int stream = int((streams >> (2 * j)) & 3u);
+        const uint64_t row = stream == 0 ? rows[0] : stream == 1 ? rows[1] : rows[2];
+        c[j] = to_float(__ldg(cos_column + row + j));
+        const float v = to_float(__ldg(sin_column + row + j));
+        s[j] = p.inverse ? -v : v;
+      }
+    } else {
+      fill_nan(c, s);
+    }
+    // The chunk's frequency k was loaded by its lane in slot k / kFetch, as that lane's k % kFetch
+    // (the same register in every lane: one shuffle per frequency).
+#pragma unroll
+    for (int k = 0; k < kPairs; ++k) {
+      const int source = int(threadIdx.x) + int(blockDim.x) * (k / kFetch);
+      cos_v[k] = __shfl_sync(0xffffffffu, c[k % kFetch], source);
+      sin_v[k] = __shfl_sync(0xffffffffu, s[k % kFetch], source);
     }
   }
 };
@@ -592,8 +651,9 @@ __device__ __forceinline__ void rotate_head_group(const RotaryParams& p, const T
 template <class X, class C, bool kNeox, int kPairs, int kHeadsInFlight, Streams kStreams,
           bool kStreaming>
 __global__ void __launch_bounds__(kMaxBlockThreads) rotary(const __grid_constant__ RotaryParams p) {
-  // The interleaved gather always runs in the 3-D grid order (order_grid): no decode.
-  const BlockIndex block = kStreams == Streams::interleaved_gather
+  // The interleaved gather and shuffle always run in the 3-D grid order (order_grid): no decode.
+  const BlockIndex block = kStreams == Streams::interleaved_gather ||
+                                   kStreams == Streams::interleaved_shuffle
                                ? BlockIndex(blockIdx.x, blockIdx.y, blockIdx.z)
                                : BlockIndex(p, blockIdx.x, blockIdx.y, blockIdx.z);
   const uint32_t token = block.token * blockDim.z + threadIdx.z;

@@ -40,13 +40,14 @@ cudaError_t launch_kernel(void (*kernel)(Params...), const RotaryParams& params,
 // ones; two or four (in batches when a thread has more heads) share one cos/sin load among heads.
 // (Eight in flight with 8 pairs needed more registers than 512-thread blocks allow and spilled:
 // 60% slower on the H100.) Each interleaved source is instantiated only with the counts its
-// launches use (make_launch_shape): rows one, columns one, four and eight (4 pairs: on the H200
-// eight in flight was the fastest from two to about seven waves of one-head threads).
+// launches use (make_launch_shape): rows and shuffle one, columns one, four and eight (4 pairs:
+// on the H200 eight in flight was the fastest from two to about seven waves of one-head threads).
 template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams, bool kStreaming>
 cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream) {
   using kernel::rotary;
   using kernel::Streams;
-  constexpr bool kRows = kStreams == Streams::interleaved_rows;
+  constexpr bool kOneHead =
+      kStreams == Streams::interleaved_rows || kStreams == Streams::interleaved_shuffle;
   constexpr bool kColumns = kStreams == Streams::interleaved_columns;
   const unsigned shared = kernel::shared_bytes(kStreams, kPairs, shape.block);
   switch (shape.heads_in_flight) {
@@ -54,12 +55,12 @@ cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, c
       return launch_kernel(rotary<X, C, kNeox, kPairs, 1, kStreams, kStreaming>, params, shape,
                            shared, stream);
     case 2:
-      if constexpr (!kRows && !kColumns)
+      if constexpr (!kOneHead && !kColumns)
         return launch_kernel(rotary<X, C, kNeox, kPairs, 2, kStreams, kStreaming>, params, shape,
                              shared, stream);
       break;
     case 4:
-      if constexpr (!kRows)
+      if constexpr (!kOneHead)
         return launch_kernel(rotary<X, C, kNeox, kPairs, 4, kStreams, kStreaming>, params, shape,
                              shared, stream);
       break;
@@ -73,20 +74,22 @@ cudaError_t launch_heads(const RotaryParams& params, const LaunchShape& shape, c
 }
 
 // Streaming accesses (whole 32-byte sectors: at least 2 pairs per thread) are instantiated for
-// plain RoPE and contiguous multimodal sections; interleaved sections ran slower or no faster
-// with them (H200, docs/BENCHMARKS.md), and make_launch_shape never asks for them there.
+// plain RoPE, contiguous multimodal sections and the interleaved shuffle; the other interleaved
+// sources ran slower or no faster with them (H200, docs/BENCHMARKS.md), and make_launch_shape
+// never asks for them there.
 template <class X, class C, bool kNeox, int kPairs, kernel::Streams kStreams>
 cudaError_t launch_streams(const RotaryParams& params, const LaunchShape& shape,
                            cudaStream_t stream) {
   if (!shape.streaming) return launch_heads<X, C, kNeox, kPairs, kStreams, false>(params, shape, stream);
   if constexpr (kPairs >= 2 && (kStreams == kernel::Streams::one ||
-                                kStreams == kernel::Streams::contiguous_sections))
+                                kStreams == kernel::Streams::contiguous_sections ||
+                                kStreams == kernel::Streams::interleaved_shuffle))
     return launch_heads<X, C, kNeox, kPairs, kStreams, true>(params, shape, stream);
   return cudaErrorInvalidValue;
 }
 
 // Interleaved sections: the source the shape names (make_launch_shape gives rows and columns at
-// most 4 pairs per thread, their only instantiations).
+// most 4 pairs per thread, their only instantiations; the shuffle kShufflePairs, its only one).
 template <class X, class C, bool kNeox, int kPairs>
 cudaError_t launch_interleaved(const RotaryParams& params, const LaunchShape& shape,
                                cudaStream_t stream) {
@@ -101,6 +104,11 @@ cudaError_t launch_interleaved(const RotaryParams& params, const LaunchShape& sh
     case InterleavedSource::columns:
       if constexpr (kPairs <= 4)
         return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_columns>(params, shape,
+                                                                                 stream);
+      break;
+    case InterleavedSource::shuffle:
+      if constexpr (kPairs == kShufflePairs)
+        return launch_streams<X, C, kNeox, kPairs, Streams::interleaved_shuffle>(params, shape,
                                                                                  stream);
       break;
   }

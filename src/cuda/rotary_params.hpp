@@ -92,8 +92,19 @@ struct BlockIndex {
 // - rows: the chunk's slice of all three rows as vector loads, then a pick per frequency (one head
 //   per thread: the fewest dependent steps, for small launches);
 // - columns: one scalar load per frequency from its own stream's row (no barrier, fewer registers
-//   than rows; with several heads per thread, for large launches).
-enum class InterleavedSource : unsigned char { gather, rows, columns };
+//   than rows; with several heads per thread, for large launches);
+// - shuffle: the lanes of a warp (one token's chunks of four heads) each load two of their chunk's
+//   columns and pass them to one another with warp shuffles (no shared memory, no barrier; only
+//   for the shapes kShuffle* describe).
+enum class InterleavedSource : unsigned char { gather, rows, columns, shuffle };
+
+// The shuffle source's one form: 8 pairs per thread and rotary_dim 128, so a head's 8 chunks lie
+// across a block's x, a warp holds kShuffleHeadsPerWarp heads of one token, and each of a chunk's
+// four lanes loads kShuffleColumnsPerLane of its 8 frequencies (one cos and one sin load each).
+constexpr int kShufflePairs = 8;
+constexpr int kShuffleColumnsPerLane = 2;
+constexpr int kShuffleRotaryDim = 2 * 32 * kShuffleColumnsPerLane;
+constexpr int kShuffleHeadsPerWarp = 32 / (kShuffleRotaryDim / 2 / kShufflePairs);
 
 // The launch shape, chosen on the host (launch_config.hpp). Blocks are three-dimensional
 // (chunks, head groups, tokens) so the kernel reads its indices off the hardware instead of

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <numeric>
 #include <cmath>
 #include <random>
@@ -68,6 +69,7 @@ const char* source_name(cuda::InterleavedSource source) {
     case cuda::InterleavedSource::gather: return "gather";
     case cuda::InterleavedSource::rows: return "rows";
     case cuda::InterleavedSource::columns: return "columns";
+    case cuda::InterleavedSource::shuffle: return "shuffle";
   }
   return "?";
 }
@@ -108,13 +110,15 @@ TEST(CudaMrope, SectionsDtypesAndForms) {
                      to_string(x));
         run_on_gpu_and_check(c, entropy());
         if (!interleaved) continue;
-        // Every cos/sin source, as each is launched (columns with four and eight in flight).
+        // Every cos/sin source, as each is launched (columns with four and eight in flight; the
+        // shuffle where it fits: 2-byte q/k, rotary_dim 128, heads in fours, else the gather).
         const struct { cuda::InterleavedSource source; int heads, in_flight; } launches[] = {
             {cuda::InterleavedSource::gather, 1, 0},
             {cuda::InterleavedSource::rows, 1, 0},
             {cuda::InterleavedSource::columns, 1, 0},
             {cuda::InterleavedSource::columns, 8, 4},
-            {cuda::InterleavedSource::columns, 8, 8}};
+            {cuda::InterleavedSource::columns, 8, 8},
+            {cuda::InterleavedSource::shuffle, 1, 0}};
         for (const auto& l : launches) {
           SCOPED_TRACE(std::string(source_name(l.source)) + " " + std::to_string(l.heads) +
                        " heads per thread, " + std::to_string(l.in_flight) + " in flight");
@@ -222,28 +226,32 @@ TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
 }
 
 // Interleaved sections (Qwen3-VL-8B: 32 + 8 heads, 16 chunks of 4 pairs, 132 SMs), the source by
-// waves of one-head threads (launch_config.cpp): rows below 0.3, the gather with 4 pairs below 1
-// and with the widest pairs below 2 and from 4 to 7, else columns with 8 heads per thread (eight
-// in flight below 7 waves).
+// waves of one-head threads (launch_config.cpp): rows below 0.3, the gather with 4 pairs below 1,
+// the shuffle below 14 where it fits (heads in fours), else the gather with the widest pairs below
+// 2 and from 4 to 7, else columns with 8 heads per thread (eight in flight below 7 waves).
+// Evict-first q/k with the shuffle only, from kStreamingMinTokens tokens on.
 TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
   using cuda::InterleavedSource;
   const struct {
-    int64_t tokens;
+    int64_t tokens, kv_heads;
     InterleavedSource source;
     int pairs, heads, in_flight;
-  } expected[] = {{1, InterleavedSource::rows, 4, 1, 1},     // 0.002 waves
-                  {64, InterleavedSource::rows, 4, 1, 1},    // 0.15
-                  {256, InterleavedSource::gather, 4, 1, 1},   // 0.61
-                  {512, InterleavedSource::gather, 8, 1, 1},   // 1.2
-                  {1024, InterleavedSource::columns, 4, 8, 8},  // 2.4
-                  {2048, InterleavedSource::gather, 8, 1, 1},   // 4.8
-                  {4096, InterleavedSource::columns, 4, 8, 4}};  // 9.7
+  } expected[] = {{1, 8, InterleavedSource::rows, 4, 1, 1},        // 0.002 waves
+                  {64, 8, InterleavedSource::rows, 4, 1, 1},       // 0.15
+                  {256, 8, InterleavedSource::gather, 4, 1, 1},    // 0.61
+                  {512, 8, InterleavedSource::shuffle, 8, 1, 1},   // 1.2
+                  {1024, 8, InterleavedSource::shuffle, 8, 1, 1},  // 2.4
+                  {4096, 8, InterleavedSource::shuffle, 8, 1, 1},  // 9.7
+                  {8192, 8, InterleavedSource::columns, 4, 8, 4},  // 19.4
+                  {512, 1, InterleavedSource::gather, 8, 1, 1},    // 33 heads: no shuffle, 1.0
+                  {1536, 1, InterleavedSource::columns, 4, 8, 8},  // 3.0
+                  {3072, 1, InterleavedSource::gather, 8, 1, 1}};  // 6.0
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
     MropeCase c;
     c.tokens = e.tokens;
     c.num_heads = 32;
-    c.num_kv_heads = 8;
+    c.num_kv_heads = e.kv_heads;
     c.section = {24, 20, 20};
     c.interleaved = true;
     c.x_dtype = DType::bfloat16;
@@ -251,12 +259,116 @@ TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
     detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
     place_at_aligned_addresses(p);
     const cuda::LaunchShape s = cuda::choose_launch_shape(p, cuda::choose_pairs_per_thread(p), 132);
-    EXPECT_EQ(source_name(s.interleaved), std::string(source_name(e.source))) << e.tokens;
-    EXPECT_EQ(s.pairs_per_thread, e.pairs) << e.tokens << " tokens";
-    EXPECT_EQ(s.heads_per_thread, e.heads) << e.tokens << " tokens";
-    EXPECT_EQ(s.heads_in_flight, e.in_flight) << e.tokens << " tokens";
-    EXPECT_FALSE(s.streaming) << e.tokens << " tokens";
+    const std::string label = std::to_string(e.tokens) + " tokens, " +
+                              std::to_string(32 + e.kv_heads) + " heads";
+    EXPECT_EQ(source_name(s.interleaved), std::string(source_name(e.source))) << label;
+    EXPECT_EQ(s.pairs_per_thread, e.pairs) << label;
+    EXPECT_EQ(s.heads_per_thread, e.heads) << label;
+    EXPECT_EQ(s.heads_in_flight, e.in_flight) << label;
+    EXPECT_EQ(s.streaming, e.source == InterleavedSource::shuffle &&
+                               e.tokens >= cuda::kStreamingMinTokens)
+        << label;
+    EXPECT_EQ(cuda::launch_shape_error(p, s), "") << label;
   }
+}
+
+// The shuffle source has one form (rotary_params.hpp): make_launch_shape gives the gather instead
+// wherever it does not fit, and launch_shape_error rejects a shuffle shape changed by hand.
+TEST(CudaMrope, ShuffleSourceOnlyInItsOneForm) {
+  using cuda::InterleavedSource;
+  const struct {
+    const char* what;
+    DType x_dtype;
+    int64_t heads, kv_heads, rotary_dim;
+    std::array<int64_t, 3> section;
+    bool fits;
+  } cases[] = {{"Qwen3-VL-8B", DType::bfloat16, 32, 8, 128, {24, 20, 20}, true},
+               {"fp16, no key", DType::float16, 4, 0, 128, {24, 20, 20}, true},
+               {"36 heads", DType::bfloat16, 32, 4, 128, {24, 20, 20}, true},
+               {"fp32 q/k: 4 pairs", DType::float32, 32, 8, 128, {24, 20, 20}, false},
+               {"rotary_dim 64", DType::bfloat16, 32, 8, 64, {12, 10, 10}, false},
+               {"33 heads", DType::bfloat16, 32, 1, 128, {24, 20, 20}, false}};
+  std::mt19937_64 rng(std::random_device{}());
+  for (const auto& e : cases) {
+    MropeCase c;
+    c.tokens = 100;
+    c.x_dtype = e.x_dtype;
+    c.num_heads = e.heads;
+    c.num_kv_heads = e.kv_heads;
+    c.head_size = c.rotary_dim = e.rotary_dim;
+    c.section = e.section;
+    c.interleaved = true;
+    MropeRun r = make_run(c, rng);
+    detail::Problem p = detail::make_problem(args_of(c, r, Backend::cpu));
+    place_at_aligned_addresses(p);
+    const int pairs = cuda::choose_pairs_per_thread(p);
+    EXPECT_EQ(cuda::shuffle_fits(p, pairs), e.fits) << e.what;
+    for (int block : {32, 64, 128, 256, 512}) {
+      const cuda::LaunchShape s =
+          cuda::make_launch_shape(p, pairs, 4, block, true, InterleavedSource::shuffle);
+      const std::string label = std::string(e.what) + ", block " + std::to_string(block);
+      EXPECT_EQ(source_name(s.interleaved),
+                std::string(e.fits ? "shuffle" : "gather")) << label;
+      EXPECT_EQ(cuda::launch_shape_error(p, s), "") << label;
+      EXPECT_FALSE(s.token_major()) << label;
+      if (!e.fits) continue;
+      EXPECT_EQ(s.heads_per_thread, 1) << label;
+      EXPECT_EQ(s.block[0], 8u) << label;
+      EXPECT_EQ(s.block[1] % cuda::kShuffleHeadsPerWarp, 0u) << label;
+      cuda::LaunchShape two_in_flight = s;
+      two_in_flight.heads_in_flight = 2;
+      EXPECT_NE(cuda::launch_shape_error(p, two_in_flight).find("shuffle"), std::string::npos)
+          << label;
+      cuda::LaunchShape odd_rows = s;
+      odd_rows.block[1] = 3;
+      EXPECT_NE(cuda::launch_shape_error(p, odd_rows).find("shuffle"), std::string::npos)
+          << label;
+    }
+  }
+}
+
+// The shuffle source against the oracle: Qwen3-VL head layouts, including ones whose last block
+// has whole warps past the last head (36 and 68 heads) and blocks of several tokens (4 heads),
+// every block size, evict-first q/k on and off, random dtypes, inverse, in and out of place, with
+// and without a pass-through part.
+TEST(CudaMrope, ShuffleSourceGivesTheOraclesAnswer) {
+  SKIP_WITHOUT_CUDA_DEVICE();
+  const uint64_t seed = fresh_seed();
+  std::mt19937_64 rng(seed);
+  const struct { int64_t heads, kv_heads; } layouts[] = {{32, 8}, {16, 8}, {32, 4},
+                                                         {64, 4}, {4, 0},  {2, 2}};
+  const DType caches[] = {DType::float32, DType::bfloat16, DType::float16};
+  for (const auto& l : layouts)
+    for (int block : {32, 64, 128, 256, 512}) {
+      MropeCase c;
+      c.tokens = int64_t(rng() % 40) + 1;
+      c.num_heads = l.heads;
+      c.num_kv_heads = l.kv_heads;
+      c.head_size = rng() % 3 == 0 ? 256 : 128;  // rotary_dim 128: a pass-through half or none
+      c.section = {24, 20, 20};
+      c.interleaved = true;
+      c.x_dtype = rng() % 2 ? DType::bfloat16 : DType::float16;
+      c.cache_dtype = caches[rng() % 3];
+      c.positions_dtype = rng() % 2 ? DType::int32 : DType::int64;
+      c.inverse = rng() % 2 == 0;
+      c.out_of_place = rng() % 2 == 0;
+      MropeRun r = make_run(c, rng);
+      DeviceCopies device(tensors_of(r), /*misalign=*/false);
+      const detail::Problem p =
+          detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
+      cuda::LaunchShape s = cuda::make_launch_shape(p, cuda::choose_pairs_per_thread(p), 1, block,
+                                                    false, cuda::InterleavedSource::shuffle);
+      ASSERT_EQ(s.interleaved, cuda::InterleavedSource::shuffle);
+      s.streaming = rng() % 2 == 0;  // whole, aligned sectors here: both instantiations legal
+      s.programmatic = rng() % 2 == 0;
+      ASSERT_EQ(cuda::launch_shape_error(p, s), "");
+      SCOPED_TRACE("seed " + std::to_string(seed) + ", " + std::to_string(l.heads) + " + " +
+                   std::to_string(l.kv_heads) + " heads of " + std::to_string(c.head_size) +
+                   ", block " + std::to_string(block) + ", " +
+                   std::to_string(c.tokens) + " tokens, " + to_string(c.x_dtype) + " x, " +
+                   to_string(c.cache_dtype) + " cache" + (s.streaming ? ", evict-first" : ""));
+      launch_and_check(p, s, device, c, r);
+    }
 }
 
 // Every kernel variant (one head per thread; two, four and for interleaved columns eight heads in
@@ -282,7 +394,7 @@ TEST(CudaMrope, EveryLaunchShapeGivesTheOraclesAnswer) {
     const detail::Problem p = detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
     const int pairs = cuda::choose_pairs_per_thread(p);
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
-    const auto source = cuda::InterleavedSource(rng() % 3);
+    const auto source = cuda::InterleavedSource(rng() % 4);  // a shuffle that does not fit: gather
     cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, rng() % 2 == 0, source);
     if (c.interleaved && source == cuda::InterleavedSource::columns && rng() % 2 == 0)
       s.heads_in_flight = 8;
@@ -341,15 +453,23 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
     }
 }
 
-// Contiguous sections through the library, and every interleaved cos/sin source.
+// Contiguous sections through the library, and every interleaved cos/sin source (the shuffle
+// with bf16 q and no key: its form).
 TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
   SKIP_WITHOUT_CUDA_DEVICE();
-  for (auto [interleaved, source] : kFormsAndSources)
+  std::vector<std::pair<bool, cuda::InterleavedSource>> forms(std::begin(kFormsAndSources),
+                                                              std::end(kFormsAndSources));
+  forms.push_back({true, cuda::InterleavedSource::shuffle});
+  for (auto [interleaved, source] : forms)
   for (int stream = 0; stream < 3; ++stream) {
     SCOPED_TRACE(interleaved ? std::string("interleaved ") + source_name(source) : "contiguous");
     MropeCase c;
     c.interleaved = interleaved;
     if (interleaved) c.section = {24, 20, 20};
+    if (source == cuda::InterleavedSource::shuffle) {
+      c.x_dtype = DType::bfloat16;
+      c.num_kv_heads = 0;
+    }
     std::mt19937_64 rng(std::random_device{}());
     MropeRun r = make_run(c, rng);
     r.positions.set(stream * c.tokens + 3, double(c.max_position));  // token 3
@@ -361,6 +481,7 @@ TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
       const detail::Problem p = detail::make_problem(args);
       const cuda::LaunchShape s =
           cuda::make_launch_shape(p, cuda::choose_pairs_per_thread(p), 2, 64, false, source);
+      ASSERT_EQ(s.interleaved, source);
       ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype,
                                     p.is_neox, nullptr),
                 cudaSuccess);
