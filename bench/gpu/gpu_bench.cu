@@ -613,10 +613,9 @@ int main(int argc, char** argv) {
     // With --contiguous: the contiguous sections of Qwen2-VL-7B instead (the source is ignored
     // there), 4 pairs per thread and 8 (what plain RoPE takes on that shape).
     using ropekit::cuda::InterleavedSource;
-    // ev: q/k accesses evict-first (for the gather and the columns a kernel of
-    // interleaved_experiments.cuh; the shuffle takes them from kStreamingMinTokens on).
+    // ev: evict-first q/k accesses (the columns' through interleaved_experiments.cuh; the
+    // shuffle takes them from kStreamingMinTokens on, "no ev" turns them off).
     using ropekit::bench::launch_columns_evict_first;
-    using ropekit::bench::launch_gather_evict_first;
     const std::vector<InterleavedCandidate> interleaved_candidates = {
         {"gather 8p 1/128", InterleavedSource::gather, 8, 1, 0, 128},
         {"gather 8p 1/256", InterleavedSource::gather, 8, 1, 0, 256},
@@ -625,12 +624,10 @@ int main(int argc, char** argv) {
         {"columns 4p 8/64", InterleavedSource::columns, 4, 8, 0, 64},
         {"columns 4p 8/64 f8", InterleavedSource::columns, 4, 8, 8, 64},
         {"columns 4p 8/64 ev", InterleavedSource::columns, 4, 8, 0, 64, launch_columns_evict_first},
-        {"columns 8/64 f8 ev", InterleavedSource::columns, 4, 8, 8, 64, launch_columns_evict_first},
-        {"gather 8p 1/128 ev", InterleavedSource::gather, 8, 1, 0, 128, launch_gather_evict_first},
         {"shuffle 8p 1/128", InterleavedSource::shuffle, 8, 1, 0, 128},
-        {"shuffle 1/128 no ev", InterleavedSource::shuffle, 8, 1, 0, 128, nullptr, 0},
-        {"shuffle 1/128 ev", InterleavedSource::shuffle, 8, 1, 0, 128, nullptr, 1},
         {"shuffle 8p 1/256", InterleavedSource::shuffle, 8, 1, 0, 256},
+        {"shuffle 1/128 no ev", InterleavedSource::shuffle, 8, 1, 0, 128, nullptr, 0},
+        {"shuffle 1/256 no ev", InterleavedSource::shuffle, 8, 1, 0, 256, nullptr, 0},
     };
     const std::vector<InterleavedCandidate> contiguous_candidates = {
         {"4p 1/64", InterleavedSource::gather, 4, 1, 0, 64},

@@ -48,14 +48,6 @@ LaunchShape narrow_rotary_shape(const detail::Problem& p, int pairs) {
 //   random new every call; the columns that held this band before 0.94-1.02x; 8 pairs
 //   1.07-1.10x, rows 1.19-1.31x; at T = 64 it lost to rows with rows from DRAM, 1.09 against
 //   1.05x);
-// - from 1 to 14 waves (T = 512-4096) where the shuffle fits (8 pairs, rotary_dim 128, heads in
-//   fours: every Qwen3-VL model), the shuffle in blocks of 128 (2026-12-03, with evict-first q/k
-//   from kStreamingMinTokens on): with random positions shared by every call (the target's)
-//   1.01-1.08x plain RoPE where the choices below took 1.09-1.14x, with a prompt's positions
-//   1.00-1.05x (1.09-1.10x), with one row per token 1.01-1.05x (1.06-1.10x); with fresh random
-//   positions in every call (rows from DRAM) 1.16-1.17x against 1.12-1.20x. At 8192 (19 waves)
-//   it lost to the columns with shared random positions (1.13x against 1.12x), at 16384 in every
-//   pattern (1.03-1.20x against 1.02-1.09x);
 // - below 2 (T = 512): the gather with the widest pairs, one head per thread in blocks of 256,
 //   which hold a whole token here: one gather per token instead of two (1.20x, blocks of 128
 //   1.23x in two runs; every other candidate of the later run 1.28x or more);
@@ -65,7 +57,18 @@ LaunchShape narrow_rotary_shape(const detail::Problem& p, int pairs) {
 // - except from 4 to 7 waves (T = 2048, 4.8 waves), where the gather with the widest pairs in
 //   blocks of 128 was ahead of those columns with every position pattern measured on 2026-12-03
 //   (1.11-1.17x against 1.13-1.20x: prompt, random shared by every call, random new every call,
-//   random below 4096).
+//   random below 4096);
+// - but from 2 to 28 waves (T = 1024-8192) where the shuffle fits (8 pairs, rotary_dim 128, heads
+//   in fours: every Qwen3-VL model), the shuffle with evict-first q/k, in blocks of 128 below 4
+//   waves and of 256 (a whole Qwen3-VL-8B token) from there (2026-12-03, second and third
+//   candidate runs; the numbers are the second's, the third agreed within 0.01):
+//   with random positions shared by every call (the target's) 1.03-1.07x plain RoPE where the
+//   choices above took 1.10-1.14x, with a prompt's positions 1.02-1.05x (1.06-1.11x), with one
+//   row per token 1.02-1.04x (1.07-1.10x); with fresh random positions in every call (rows from
+//   DRAM) 1.10-1.19x against 1.10-1.17x. At 16384 (39 waves) the columns were ahead with shared
+//   and fresh random positions (1.086 against 1.097, 1.053 against 1.070). At 512 (1.2 waves) the
+//   shuffle ran 1.07-1.08x in the target's pattern, like the gather, but 1.39-1.42x with fresh
+//   rows (the gather 1.20x).
 LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thread,
                                      int multiprocessor_count) {
   const double waves = one_head_waves(p, std::min(pairs_per_thread, 4), multiprocessor_count);
@@ -75,10 +78,11 @@ LaunchShape choose_interleaved_shape(const detail::Problem& p, int pairs_per_thr
   if (waves < 1)
     return make_launch_shape(p, std::min(pairs_per_thread, 4), 1, 128, token_major,
                              InterleavedSource::gather);
-  if (waves < 14 && shuffle_fits(p, pairs_per_thread))
-    return make_launch_shape(p, pairs_per_thread, 1, 128, false, InterleavedSource::shuffle);
   if (waves < 2)
     return make_launch_shape(p, pairs_per_thread, 1, 256, token_major, InterleavedSource::gather);
+  if (waves < 28 && shuffle_fits(p, pairs_per_thread))
+    return make_launch_shape(p, pairs_per_thread, 1, waves < 4 ? 128 : 256, false,
+                             InterleavedSource::shuffle);
   if (waves >= 4 && waves < 7)
     return make_launch_shape(p, pairs_per_thread, 1, 128, token_major, InterleavedSource::gather);
   LaunchShape shape =

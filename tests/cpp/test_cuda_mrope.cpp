@@ -226,26 +226,28 @@ TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
 }
 
 // Interleaved sections (Qwen3-VL-8B: 32 + 8 heads, 16 chunks of 4 pairs, 132 SMs), the source by
-// waves of one-head threads (launch_config.cpp): rows below 0.3, the gather with 4 pairs below 1,
-// the shuffle below 14 where it fits (heads in fours), else the gather with the widest pairs below
-// 2 and from 4 to 7, else columns with 8 heads per thread (eight in flight below 7 waves).
-// Evict-first q/k with the shuffle only, from kStreamingMinTokens tokens on.
+// waves of one-head threads (launch_config.cpp): rows below 0.3, the gather with 4 pairs below 1
+// and with the widest pairs in blocks of 256 below 2; then where the shuffle fits (heads in fours)
+// the shuffle below 28 waves, in blocks of 128 below 4 and 256 past that; else the gather with
+// the widest pairs from 4 to 7 waves and columns with 8 heads per thread (eight in flight below
+// 7 waves). Evict-first q/k with the shuffle only.
 TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
   using cuda::InterleavedSource;
   const struct {
     int64_t tokens, kv_heads;
     InterleavedSource source;
     int pairs, heads, in_flight;
-  } expected[] = {{1, 8, InterleavedSource::rows, 4, 1, 1},        // 0.002 waves
-                  {64, 8, InterleavedSource::rows, 4, 1, 1},       // 0.15
-                  {256, 8, InterleavedSource::gather, 4, 1, 1},    // 0.61
-                  {512, 8, InterleavedSource::shuffle, 8, 1, 1},   // 1.2
-                  {1024, 8, InterleavedSource::shuffle, 8, 1, 1},  // 2.4
-                  {4096, 8, InterleavedSource::shuffle, 8, 1, 1},  // 9.7
-                  {8192, 8, InterleavedSource::columns, 4, 8, 4},  // 19.4
-                  {512, 1, InterleavedSource::gather, 8, 1, 1},    // 33 heads: no shuffle, 1.0
-                  {1536, 1, InterleavedSource::columns, 4, 8, 8},  // 3.0
-                  {3072, 1, InterleavedSource::gather, 8, 1, 1}};  // 6.0
+    unsigned block_threads;
+  } expected[] = {{1, 8, InterleavedSource::rows, 4, 1, 1, 128},         // 0.002 waves
+                  {64, 8, InterleavedSource::rows, 4, 1, 1, 128},        // 0.15
+                  {256, 8, InterleavedSource::gather, 4, 1, 1, 224},     // 0.61
+                  {512, 8, InterleavedSource::gather, 8, 1, 1, 320},     // 1.2
+                  {1024, 8, InterleavedSource::shuffle, 8, 1, 1, 160},   // 2.4
+                  {2048, 8, InterleavedSource::shuffle, 8, 1, 1, 320},   // 4.8
+                  {8192, 8, InterleavedSource::shuffle, 8, 1, 1, 320},   // 19.4
+                  {16384, 8, InterleavedSource::columns, 4, 8, 4, 160},  // 38.8
+                  {1536, 1, InterleavedSource::columns, 4, 8, 8, 160},   // 33 heads: no shuffle, 3.0
+                  {3072, 1, InterleavedSource::gather, 8, 1, 1, 136}};   // 6.0
   std::mt19937_64 rng(std::random_device{}());
   for (const auto& e : expected) {
     MropeCase c;
@@ -265,9 +267,8 @@ TEST(CudaMrope, InterleavedSourceFollowsLaunchSize) {
     EXPECT_EQ(s.pairs_per_thread, e.pairs) << label;
     EXPECT_EQ(s.heads_per_thread, e.heads) << label;
     EXPECT_EQ(s.heads_in_flight, e.in_flight) << label;
-    EXPECT_EQ(s.streaming, e.source == InterleavedSource::shuffle &&
-                               e.tokens >= cuda::kStreamingMinTokens)
-        << label;
+    EXPECT_EQ(s.block_threads(), e.block_threads) << label;
+    EXPECT_EQ(s.streaming, e.source == InterleavedSource::shuffle) << label;
     EXPECT_EQ(cuda::launch_shape_error(p, s), "") << label;
   }
 }
