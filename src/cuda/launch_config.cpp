@@ -19,10 +19,15 @@ bool layout_aligned(const detail::HeadLayout& layout, int64_t element_bytes, int
          stride_ok(layout.seq_stride) && stride_ok(layout.head_stride);
 }
 
+// The heads a call rotates: query, then key where there is one.
+int64_t rotated_heads(const detail::Problem& p) {
+  return p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+}
+
 // Threads of a one-head-per-thread launch with `pairs` per thread, in waves of the device's
 // resident-thread slots (2048 per SM).
 double one_head_waves(const detail::Problem& p, int pairs, int multiprocessor_count) {
-  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  const int64_t total_heads = rotated_heads(p);
   const int64_t chunks_per_head = p.rotary_dim / 2 / pairs;
   return double(p.num_tokens()) * double(total_heads * chunks_per_head) /
          (double(multiprocessor_count) * 2048);
@@ -181,15 +186,14 @@ int choose_pairs_per_thread(const detail::Problem& p) {
 }
 
 bool shuffle_fits(const detail::Problem& p, int pairs_per_thread) {
-  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
   return p.mrope && p.mrope_interleaved && pairs_per_thread == kShufflePairs &&
-         p.rotary_dim == kShuffleRotaryDim && total_heads % kShuffleHeadsPerWarp == 0;
+         p.rotary_dim == kShuffleRotaryDim && rotated_heads(p) % kShuffleHeadsPerWarp == 0;
 }
 
 LaunchShape make_launch_shape(const detail::Problem& p, int pairs_per_thread, int heads_per_thread,
                               int block_threads, bool token_major, InterleavedSource source) {
   LaunchShape shape;
-  const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  const int64_t total_heads = rotated_heads(p);
   const int64_t target = std::clamp<int64_t>(block_threads, 32, kMaxBlockThreads);
   const bool interleaved = p.mrope && p.mrope_interleaved;
   // The shuffle only in its one form (shuffle_fits), else the gather in its place.
