@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/problem.hpp"
+#include "cuda/launch.hpp"
 #include "harness.hpp"
 
 namespace ropekit::testing {
@@ -28,6 +29,16 @@ inline void place_at_aligned_addresses(detail::Problem& p) {
   p.key_in.data = fake(3);
   p.key_out.data = p.in_place ? p.key_in.data : fake(4);
   p.cache = fake(5);
+}
+
+// A device as the launch choice sees it, for host tests: an H200's 132 SMs and 2048 resident
+// threads per SM for every kernel (the expectations of the policy tests count waves in those).
+inline cuda::DeviceInfo h200_like() {
+  cuda::DeviceInfo device;
+  device.arch = 90;
+  device.multiprocessors = 132;
+  device.resident_threads = [](int, int) { return 2048; };
+  return device;
 }
 
 // Why the GPU tests cannot run here, or "" when a device is visible.

@@ -1,8 +1,8 @@
-// The CUDA launch shapes. Host side (no device needed, runs in CI): every shape the heuristic or a
-// caller can pick covers each (token, head group, chunk) exactly once within the kernel's limits.
-// Device side: every heads-per-thread and block size gives the oracle's answer (the heuristic alone
-// would pick several heads per thread only for problems too large for the oracle sweep), and
-// back-to-back launches with programmatic dependent launch see each other's results.
+// The CUDA launch layer. Host side (no device needed, runs in CI): the one list of kernel
+// configurations, the chooser's picks from it by the policy table, and that every shape covers
+// each (token, head group, chunk) exactly once within the kernel's limits. Device side: every
+// kernel configuration that exists gives the oracle's answer, and back-to-back launches with
+// programmatic dependent launch see each other's results.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -14,26 +14,33 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "core/problem.hpp"
-#include "cuda/launch_config.hpp"
-#include "cuda/launch_rotary.hpp"
+#include "cuda/configs.hpp"
+#include "cuda/kernels.hpp"
+#include "cuda/launch.hpp"
+#include "cuda/policy.hpp"
 #include "cuda_test_support.hpp"
 #include "harness.hpp"
+#include "mrope_harness.hpp"
 
 namespace ropekit::testing {
 namespace {
+
+using cuda::KernelConfig;
+using cuda::Streams;
 
 // Walks the grid as the kernel does and checks that the threads that pass its bounds check are
 // exactly the work items, each once.
 void expect_exact_cover(const detail::Problem& p, const cuda::LaunchShape& s) {
   const int64_t total_heads = p.num_heads + (p.has_key ? p.num_kv_heads : 0);
+  ASSERT_EQ(cuda::launch_shape_error(p, s), "");
   ASSERT_GE(s.heads_per_thread, 1);
   ASSERT_EQ(s.head_groups, (total_heads + s.heads_per_thread - 1) / s.heads_per_thread);
   ASSERT_GE(s.chunks_per_head, 1);
   ASSERT_LE(s.block_threads(), uint64_t(cuda::kMaxBlockThreads));
   ASSERT_LE(s.block[2], unsigned(cuda::kMaxTokensPerBlock));
-  ASSERT_EQ(cuda::launch_shape_error(p, s), "");
   const cuda::RotaryParams params = cuda::make_params(p, s);
   std::set<std::tuple<int64_t, int, int>> seen;
   for (unsigned bz = 0; bz < s.grid[2]; ++bz)
@@ -54,6 +61,75 @@ void expect_exact_cover(const detail::Problem& p, const cuda::LaunchShape& s) {
   EXPECT_EQ(int64_t(seen.size()), p.num_tokens() * s.head_groups * s.chunks_per_head);
 }
 
+// The configurations that can run `p` with some shape.
+std::vector<int> fitting_configs(const detail::Problem& p) {
+  std::vector<int> fits;
+  for (int i = 0; i < cuda::kKernelConfigCount; ++i)
+    if (cuda::launch_shape_error(p, cuda::make_shape(p, i, 2, 128, false)).empty())
+      fits.push_back(i);
+  return fits;
+}
+
+int config_of(const detail::Problem& p, Streams streams, int pairs, int heads_in_flight,
+              bool streaming = false) {
+  return cuda::find_config(cuda::config_for(p, streams, pairs, heads_in_flight, streaming));
+}
+
+detail::Problem host_problem(const Case& c) {
+  const Problem problem = make_problem(c, fresh_seed());
+  detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
+  // Host buffers are only 16-byte aligned; the choice reads addresses, never memory, so the
+  // tensors are placed at device-like (256-byte aligned) addresses for it.
+  place_at_aligned_addresses(p);
+  return p;
+}
+
+// A problem as the launch choice sees it, without buffers: contiguous bf16 q/k and a float32 cache
+// at device-like addresses (large token counts cost nothing here).
+detail::Problem shape_only(int64_t heads, int64_t kv_heads, int64_t head_size, int64_t rotary_dim,
+                           bool is_neox, int64_t tokens) {
+  const auto fake = [](uintptr_t megabytes) { return reinterpret_cast<void*>(megabytes << 20); };
+  detail::Problem p;
+  p.batch = 1;
+  p.seq = tokens;
+  p.num_heads = heads;
+  p.num_kv_heads = kv_heads;
+  p.has_key = kv_heads > 0;
+  p.head_size = head_size;
+  p.rotary_dim = rotary_dim;
+  p.is_neox = is_neox;
+  p.x_dtype = DType::bfloat16;
+  p.cache_dtype = DType::float32;
+  p.device = Device::cuda;
+  p.positions = fake(1);
+  p.positions_seq_stride = 1;
+  p.cache = fake(2);
+  p.cache_row_stride = rotary_dim;
+  p.max_position = 131072;
+  p.query_in = p.query_out = {fake(3), 0, heads * head_size, head_size};
+  p.key_in = p.key_out = {fake(4), 0, kv_heads * head_size, head_size};
+  return p;
+}
+
+// The list is what the issue allows, has no duplicates, and has a narrowest configuration of every
+// family, so that any legal problem has a kernel.
+TEST(CudaKernelConfigs, AreFewDistinctAndCoverEveryFamily) {
+  EXPECT_LE(cuda::kKernelConfigCount, 200);
+  for (int i = 0; i < cuda::kKernelConfigCount; ++i) {
+    EXPECT_TRUE(cuda::exists(cuda::kKernelConfigs[i]));
+    EXPECT_EQ(cuda::find_config(cuda::kKernelConfigs[i]), i);
+  }
+  for (auto x : {cuda::XType::f32, cuda::XType::f16, cuda::XType::bf16})
+    for (auto cache : {cuda::CacheWidth::b32, cuda::CacheWidth::b16})
+      for (bool neox : {false, true})
+        for (auto streams : {Streams::one, Streams::contiguous_sections,
+                             Streams::interleaved_columns}) {
+          if (!neox && streams != Streams::one) continue;  // multimodal RoPE is NeoX only
+          EXPECT_TRUE(cuda::exists(KernelConfig{x, cache, neox, streams, 1, 1, false}))
+              << int(x) << " " << int(cache) << " " << neox << " " << int(streams);
+        }
+}
+
 TEST(CudaLaunchShape, CoversEveryWorkItemOnce) {
   const uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
@@ -61,50 +137,63 @@ TEST(CudaLaunchShape, CoversEveryWorkItemOnce) {
     const Case c = random_case(rng);
     const Problem problem = make_problem(c, rng());
     const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-    const int pairs = cuda::choose_pairs_per_thread(p);
     SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " " +
-                 c.describe() + " pairs " + std::to_string(pairs));
-    ASSERT_EQ((p.rotary_dim / 2) % pairs, 0);
-    expect_exact_cover(p, cuda::choose_launch_shape(p, pairs, 132));
+                 c.describe());
+    expect_exact_cover(p, cuda::choose_launch(p, h200_like()));
+    const std::vector<int> fits = fitting_configs(p);
+    ASSERT_FALSE(fits.empty());
+    const int config = fits[rng() % fits.size()];
     const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
     for (bool token_major : {false, true}) {
-      SCOPED_TRACE(token_major ? "token-major grid" : "3-D grid");
-      cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, token_major);
-      expect_exact_cover(p, s);
-      cuda::order_grid(p, s, !token_major);  // and converted to the other order
-      expect_exact_cover(p, s);
+      SCOPED_TRACE("config " + std::to_string(config) + " heads " + std::to_string(heads) +
+                   " block " + std::to_string(block) + (token_major ? " token-major" : " 3-D"));
+      expect_exact_cover(p, cuda::make_shape(p, config, heads, block, token_major));
     }
   }
 }
 
+// The chooser only returns configurations that fit, on any device size and residency.
+TEST(CudaLaunchShape, ChoosesOnlyConfigurationsThatFit) {
+  const uint64_t seed = fresh_seed();
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < 150; ++i) {
+    Case c = random_case(rng);
+    c.tokens = int64_t(1) << (rng() % 11);
+    const detail::Problem p = host_problem(c);
+    cuda::DeviceInfo device = h200_like();
+    device.arch = rng() % 2 ? 80 : 90;
+    device.multiprocessors = int(rng() % 200) + 1;
+    device.resident_threads = rng() % 2 ? [](int, int) { return 2048; }
+                                        : [](int, int config) { return 128 * (1 + config % 16); };
+    const cuda::LaunchShape s = cuda::choose_launch(p, device);
+    EXPECT_EQ(cuda::launch_shape_error(p, s), "")
+        << "seed " << seed << " case " << i << " " << c.describe();
+  }
+}
+
 // Token-major order: a token block's blocks (head groups x chunk blocks) numbered consecutively,
-// only where a token block has several; converting back gives the 3-D grid again.
+// only where a token block has several.
 TEST(CudaLaunchShape, TokenMajorGridNumbersATokensBlocksTogether) {
   Case c;
   c.num_heads = 700;
   c.num_kv_heads = 0;
   c.head_size = c.rotary_dim = 64;
   c.tokens = 3;
-  Problem problem = make_problem(c, 1);
-  const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-  const cuda::LaunchShape grid3 = cuda::make_launch_shape(p, 1, 1, 128);
+  const detail::Problem p = host_problem(c);
+  const int config = config_of(p, Streams::one, 1, 1);
+  const cuda::LaunchShape grid3 = cuda::make_shape(p, config, 1, 128, false);
   ASSERT_GT(grid3.grid[1], 1u);
-  cuda::LaunchShape s = grid3;
-  cuda::order_grid(p, s, true);
+  const cuda::LaunchShape s = cuda::make_shape(p, config, 1, 128, true);
   ASSERT_TRUE(s.token_major());
   EXPECT_EQ(s.grid[0], grid3.grid[0] * grid3.grid[1] * grid3.grid[2]);
   EXPECT_EQ(s.grid[1] * s.grid[2], 1u);
   const cuda::RotaryParams params = cuda::make_params(p, s);
   for (unsigned x = 0; x < s.grid[0]; ++x)
     EXPECT_EQ(cuda::BlockIndex(params, x, 0, 0).token, x / (grid3.grid[1] * grid3.grid[2]));
-  cuda::order_grid(p, s, false);
-  EXPECT_FALSE(s.token_major());
-  for (int d = 0; d < 3; ++d) EXPECT_EQ(s.grid[d], grid3.grid[d]);
   // One block per token block: nothing to order.
   c.num_heads = 2;
-  Problem small = make_problem(c, 2);
-  const detail::Problem q = detail::make_problem(small.args(Backend::cpu));
-  EXPECT_FALSE(cuda::make_launch_shape(q, 1, 1, 128, true).token_major());
+  const detail::Problem q = host_problem(c);
+  EXPECT_FALSE(cuda::make_shape(q, config_of(q, Streams::one, 1, 1), 1, 128, true).token_major());
 }
 
 // Wide rotary parts split a head over several blocks along z; many heads over several along y.
@@ -115,33 +204,26 @@ TEST(CudaLaunchShape, SplitsHeadsAndChunksThatExceedABlock) {
   c.head_size = 2048;
   c.rotary_dim = 2048;
   c.tokens = 3;
-  const Problem problem = make_problem(c, fresh_seed());
-  const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-  const cuda::LaunchShape s = cuda::make_launch_shape(p, 1, 1, 128);
+  const detail::Problem p = host_problem(c);
+  const cuda::LaunchShape s = cuda::make_shape(p, config_of(p, Streams::one, 1, 1), 1, 128, false);
   EXPECT_EQ(s.chunks_per_head, 1024);
   EXPECT_GT(s.grid[2], 1u);
   expect_exact_cover(p, s);
 }
 
-// Streaming (evict-first) q/k accesses only for prefill-sized launches where every slice a thread
-// touches is whole, aligned 32-byte sectors: the issue's full-rotary shapes and glm4-9b, not
-// neox-20b's 24 of 96, not misaligned strides, not decode-sized launches.
+// Evict-first q/k accesses only for prefill-sized launches where every slice a thread touches is
+// whole, aligned 32-byte sectors: full-rotary shapes and glm4-9b, not neox-20b's 24 of 96, not
+// misaligned strides, not decode-sized launches.
 TEST(CudaLaunchShape, StreamingOnlyForWholeSectors) {
+  const int64_t prefill = cuda::policy_for(90).streaming_min_tokens;
   const auto streaming = [](Case c) {
     c.x_dtype = DType::bfloat16;
     c.num_heads = c.num_kv_heads = 1;
-    const Problem problem = make_problem(c, fresh_seed());
-    detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-    // Host buffers are only 16-byte aligned; the decision reads addresses, never memory, so the
-    // tensors are placed at a device-like (256-byte aligned) address for it.
-    place_at_aligned_addresses(p);
-    const int pairs = cuda::choose_pairs_per_thread(p);
-    const bool chosen = cuda::streaming_accesses(p, pairs);
-    EXPECT_EQ(cuda::make_launch_shape(p, pairs, 1, 128).streaming, chosen);
-    return chosen;
+    const detail::Problem p = host_problem(c);
+    return cuda::choose_launch(p, h200_like()).kernel().streaming;
   };
   Case llama;  // 128 of 128, NeoX: halves of 128 bytes
-  llama.tokens = cuda::kStreamingMinTokens;
+  llama.tokens = prefill;
   llama.head_size = llama.rotary_dim = 128;
   EXPECT_TRUE(streaming(llama));
   Case glm = llama;  // 64 of 128, GPT-J: 128 bytes
@@ -160,8 +242,93 @@ TEST(CudaLaunchShape, StreamingOnlyForWholeSectors) {
   deepseek.is_neox = false;
   EXPECT_TRUE(streaming(deepseek));
   Case decode = llama;
-  decode.tokens = cuda::kStreamingMinTokens - 1;
+  decode.tokens = prefill - 1;
   EXPECT_FALSE(streaming(decode));
+}
+
+// The plain-RoPE rows of the H200 policy at the benchmark's model shapes (bf16 q/k, fp32 cache,
+// 132 SMs, residency 2048): one head per thread in blocks of 128 with the widest pairs, a
+// token's blocks together past one wave (where a token has several), evict-first from the policy's token count, and for the
+// narrow rotary part of neox-20b two heads per thread in blocks of 256 past two waves.
+TEST(CudaLaunchShape, FollowsThePolicyTable) {
+  const struct {
+    int64_t heads, kv_heads, head_size, rotary_dim;
+    bool neox;
+    int64_t tokens;
+    int pairs, heads_per_thread;
+    bool streaming, token_major;
+  } expected[] = {{32, 8, 128, 128, true, 1, 8, 1, false, false},       // llama3-8b
+                  {32, 8, 128, 128, true, 16384, 8, 1, true, true},
+                  {32, 2, 128, 64, false, 1024, 8, 1, true, false},     // glm4-9b: 0.52 waves
+                  {32, 2, 128, 64, false, 4096, 8, 1, true, false},     // one block a token
+                  {64, 64, 96, 24, true, 1024, 4, 1, false, true},      // neox-20b: 1.45 waves
+                  {64, 64, 96, 24, true, 4096, 4, 2, false, false}};    // 5.8 waves: narrow
+  for (const auto& e : expected) {
+    const detail::Problem p =
+        shape_only(e.heads, e.kv_heads, e.head_size, e.rotary_dim, e.neox, e.tokens);
+    const cuda::LaunchShape s = cuda::choose_launch(p, h200_like());
+    const std::string label = std::to_string(e.heads) + "/" + std::to_string(e.kv_heads) +
+                              " heads of " + std::to_string(e.head_size) + ", T = " +
+                              std::to_string(e.tokens);
+    EXPECT_EQ(s.kernel().streams, Streams::one) << label;
+    EXPECT_EQ(int(s.kernel().pairs), e.pairs) << label;
+    EXPECT_EQ(s.heads_per_thread, e.heads_per_thread) << label;
+    EXPECT_EQ(s.kernel().streaming, e.streaming) << label;
+    EXPECT_EQ(s.token_major(), e.token_major) << label;
+  }
+}
+
+// Waves are counted in the device's resident slots for the kernel: a kernel with half the
+// residency reaches the narrow-rotary step at half the tokens.
+TEST(CudaLaunchShape, ResidencyFromTheDeviceMovesTheSteps) {
+  // neox-20b at 1024 tokens: 1.45 waves with 2048 threads per SM, 2.9 with 1024.
+  const detail::Problem p = shape_only(64, 64, 96, 24, true, 1024);
+  cuda::DeviceInfo device = h200_like();
+  EXPECT_EQ(cuda::choose_launch(p, device).heads_per_thread, 1);
+  device.resident_threads = [](int, int) { return 1024; };
+  EXPECT_EQ(cuda::choose_launch(p, device).heads_per_thread, 2);
+}
+
+// A shape whose configuration does not fit the problem is refused with a reason, never launched.
+TEST(CudaLaunchShape, RejectsConfigurationsThatDoNotFit) {
+  Case c;
+  c.x_dtype = DType::bfloat16;
+  c.head_size = c.rotary_dim = 128;
+  c.tokens = 600;
+  const detail::Problem p = host_problem(c);
+  const auto error = [&](const KernelConfig& k, int heads = 1) {
+    return cuda::launch_shape_error(p, cuda::make_shape(p, cuda::find_config(k), heads, 128, false));
+  };
+  KernelConfig ok = cuda::config_for(p, Streams::one, 8, 1, true);
+  EXPECT_EQ(error(ok), "");
+  KernelConfig other_dtype = ok;
+  other_dtype.x = cuda::XType::f16;
+  EXPECT_NE(error(other_dtype), "");
+  KernelConfig gptj = ok;
+  gptj.neox = false;
+  EXPECT_NE(error(gptj), "");
+  KernelConfig multimodal = ok;
+  multimodal.streams = Streams::contiguous_sections;
+  EXPECT_NE(error(multimodal), "");
+  EXPECT_NE(cuda::launch_shape_error(p, cuda::make_shape(p, -1, 1, 128, false)), "");
+  // Heads per thread that the one-head kernel cannot walk.
+  cuda::LaunchShape two_heads = cuda::make_shape(p, cuda::find_config(ok), 1, 128, false);
+  two_heads.heads_per_thread = 2;
+  two_heads.head_groups = int((p.num_heads + p.num_kv_heads + 1) / 2);
+  EXPECT_NE(cuda::launch_shape_error(p, two_heads), "");
+  // Wider than the alignment allows, and evict-first without whole sectors.
+  Case narrow = c;
+  narrow.rotary_dim = 24;
+  const detail::Problem q = host_problem(narrow);
+  EXPECT_EQ(cuda::widest_pairs(q), 4);
+  const auto q_error = [&](const KernelConfig& k) {
+    return cuda::launch_shape_error(q, cuda::make_shape(q, cuda::find_config(k), 1, 128, false));
+  };
+  EXPECT_NE(q_error(cuda::config_for(q, Streams::one, 8, 1, false)).find("pairs"),
+            std::string::npos);
+  EXPECT_NE(q_error(cuda::config_for(q, Streams::one, 4, 1, true)).find("sectors"),
+            std::string::npos);
+  EXPECT_EQ(q_error(cuda::config_for(q, Streams::one, 4, 1, false)), "");
 }
 
 // Blocks of whole tokens leave at most an eighth of their warps' lanes idle where a few more tokens
@@ -174,9 +341,8 @@ TEST(CudaLaunchShape, PacksTokensToFillWarps) {
   c.rotary_dim = 128;
   c.tokens = 64;
   c.x_dtype = DType::bfloat16;
-  const Problem problem = make_problem(c, fresh_seed());
-  const detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-  const cuda::LaunchShape s = cuda::make_launch_shape(p, 8, 1, 128);
+  const detail::Problem p = host_problem(c);
+  const cuda::LaunchShape s = cuda::make_shape(p, config_of(p, Streams::one, 8, 1), 1, 128, false);
   EXPECT_EQ(s.block[0] * s.block[1], 72u);
   const uint64_t lanes = (s.block_threads() + 31) / 32 * 32;
   EXPECT_LE(double(lanes - s.block_threads()) / double(lanes), 0.125)
@@ -184,19 +350,16 @@ TEST(CudaLaunchShape, PacksTokensToFillWarps) {
   // One token: no idle token slots.
   Case one = c;
   one.tokens = 1;
-  const Problem single = make_problem(one, fresh_seed());
-  const detail::Problem q = detail::make_problem(single.args(Backend::cpu));
-  EXPECT_EQ(cuda::make_launch_shape(q, 8, 1, 128).block[2], 1u);
+  const detail::Problem q = host_problem(one);
+  EXPECT_EQ(cuda::make_shape(q, config_of(q, Streams::one, 8, 1), 1, 128, false).block[2], 1u);
 }
 
 // The kernel's cache-row arithmetic is 32-bit: a cache beyond it is refused with a message that
 // names the cache, never indexed with a wrapped offset.
 TEST(CudaLaunchShape, RejectsCachesBeyondThirtyTwoBitRows) {
   Case c;
-  const Problem problem = make_problem(c, fresh_seed());
-  detail::Problem p = detail::make_problem(problem.args(Backend::cpu));
-  const int pairs = cuda::choose_pairs_per_thread(p);
-  const cuda::LaunchShape s = cuda::choose_launch_shape(p, pairs, 132);
+  const detail::Problem p = host_problem(c);
+  const cuda::LaunchShape s = cuda::choose_launch(p, h200_like());
   EXPECT_EQ(cuda::launch_shape_error(p, s), "");
   detail::Problem wide_rows = p;
   wide_rows.cache_row_stride = int64_t(INT32_MAX) + 1;
@@ -219,34 +382,91 @@ class DeviceMirror : public DeviceCopies {
   Problem& problem_;
 };
 
-// Every heads-per-thread (both kernel variants: 1 and 4 in flight, with partial batches) and block
-// size on random problems, with and without programmatic launch, against the oracle.
-TEST(CudaLaunchShape, EveryShapeGivesTheOraclesAnswer) {
+DType random_cache_dtype(cuda::CacheWidth width, std::mt19937_64& rng) {
+  if (width == cuda::CacheWidth::b32) return DType::float32;
+  return rng() % 2 ? DType::float16 : DType::bfloat16;
+}
+
+DType x_dtype_of(cuda::XType x) {
+  return x == cuda::XType::f32 ? DType::float32
+         : x == cuda::XType::f16 ? DType::float16
+                                 : DType::bfloat16;
+}
+
+// Launches configuration `config` on `p` with random heads per thread, block size, grid order and
+// programmatic launch; the caller checks the result.
+void launch_config_randomly(const detail::Problem& p, int config, std::mt19937_64& rng,
+                            std::string& label) {
+  const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
+  cuda::LaunchShape s = cuda::make_shape(p, config, heads, block, rng() % 2 == 0);
+  s.programmatic = rng() % 2 == 0;
+  label += " heads/thread " + std::to_string(s.heads_per_thread) + " block " +
+           std::to_string(block) + (s.token_major() ? " token-major" : "") +
+           (s.programmatic ? " programmatic" : "");
+  ASSERT_EQ(cuda::launch_shape_error(p, s), "") << label;
+  ASSERT_EQ(cuda::launch_kernel(cuda::make_params(p, s), s, nullptr), cudaSuccess) << label;
+  check_cuda(cudaDeviceSynchronize(), "kernel");
+}
+
+// Every kernel configuration that exists, twice on random problems it fits (plain RoPE through
+// the harness's layouts, multimodal RoPE through its own), against the oracle.
+TEST(CudaKernelConfigs, EveryConfigurationGivesTheOraclesAnswer) {
   SKIP_WITHOUT_CUDA_DEVICE();
   const uint64_t seed = fresh_seed();
   std::mt19937_64 rng(seed);
-  for (int i = 0; i < 150; ++i) {
-    Case c = random_case(rng);
-    c.tokens = int64_t(rng() % 300) + 1;
-    Problem problem = make_problem(c, rng());
-    DeviceMirror mirror(problem);
-    const detail::Problem p = detail::make_problem(mirror.device_args());
-    const int pairs = cuda::choose_pairs_per_thread(p);
-    const int heads = int(rng() % 9) + 1, block = int(32 << (rng() % 5));
-    cuda::LaunchShape s = cuda::make_launch_shape(p, pairs, heads, block, rng() % 2 == 0);
-    s.programmatic = rng() % 2 == 0;
-    SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(i) + " " +
-                 c.describe() + " heads/thread " + std::to_string(heads) + " block " +
-                 std::to_string(block) + (s.programmatic ? " programmatic" : "") +
-                 (s.token_major() ? " token-major" : ""));
-    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(p, s), s, p.x_dtype, p.cache_dtype, p.is_neox,
-                                  nullptr),
-              cudaSuccess);
-    check_cuda(cudaDeviceSynchronize(), "kernel");
-    mirror.download();
-    const std::string errors = check_result(problem);
-    ASSERT_TRUE(errors.empty()) << errors;
-  }
+  for (int config = 0; config < cuda::kKernelConfigCount; ++config)
+    for (int round = 0; round < 2; ++round) {
+      const KernelConfig& k = cuda::kKernelConfigs[config];
+      std::string label = "seed " + std::to_string(seed) + " config " + std::to_string(config);
+      // Rotary widths the configuration's chunks tile; whole sectors for evict-first.
+      const int64_t unit = k.streaming ? (k.neox ? 32 : 64) / cuda::x_bytes(k.x) : 2 * k.pairs;
+      if (k.streams == Streams::one) {
+        Case c = random_case(rng);
+        c.x_dtype = x_dtype_of(k.x);
+        c.cache_dtype = random_cache_dtype(k.cache, rng);
+        c.is_neox = k.neox;
+        c.rotary_dim = unit * int64_t(1 + rng() % std::max<int64_t>(1, 128 / unit));
+        c.head_size = c.rotary_dim + (rng() % 2 ? 0 : unit);
+        c.token_padding = c.head_padding = c.batch_gap = c.cache_row_padding = 0;
+        c.tokens = int64_t(rng() % 64) + 1;
+        Problem problem = make_problem(c, rng());
+        DeviceMirror mirror(problem);
+        const detail::Problem p = detail::make_problem(mirror.device_args());
+        label.append(" ").append(c.describe());
+        launch_config_randomly(p, config, rng, label);
+        mirror.download();
+        const std::string errors = check_result(problem);
+        ASSERT_TRUE(errors.empty()) << label << "\n" << errors;
+      } else {
+        MropeCase c;
+        c.interleaved = k.streams != Streams::contiguous_sections;
+        c.section = c.interleaved ? std::array<int64_t, 3>{24, 20, 20}
+                                  : std::array<int64_t, 3>{16, 24, 24};
+        c.head_size = rng() % 3 == 0 ? 256 : 128;  // rotary_dim 128: a pass-through half or none
+        c.num_heads = 4 * int64_t(1 + rng() % 4);
+        c.num_kv_heads = rng() % 3 == 0 ? 0 : 4;
+        c.tokens = int64_t(rng() % 40) + 1;
+        c.x_dtype = x_dtype_of(k.x);
+        c.cache_dtype = random_cache_dtype(k.cache, rng);
+        c.positions_dtype = rng() % 2 ? DType::int32 : DType::int64;
+        c.inverse = rng() % 2 == 0;
+        c.out_of_place = rng() % 2 == 0;
+        MropeRun r = make_run(c, rng);
+        DeviceCopies device({&r.positions, &r.cache, &r.query, &r.key, &r.query_out, &r.key_out},
+                            /*misalign=*/false);
+        const detail::Problem p =
+            detail::make_problem(device.on_device(args_of(c, r, Backend::cuda)));
+        label.append(c.interleaved ? " interleaved " : " contiguous ")
+            .append(to_string(c.x_dtype))
+            .append(" x, ")
+            .append(to_string(c.cache_dtype))
+            .append(" cache");
+        launch_config_randomly(p, config, rng, label);
+        device.download();
+        SCOPED_TRACE(label);
+        check_run(c, r);
+      }
+    }
 }
 
 // A rotation and its inverse, many times back to back on one stream, each launch programmatic:
@@ -280,19 +500,16 @@ TEST(CudaLaunchShape, ProgrammaticLaunchesSeeThePreviousResults) {
   RotaryArgs backward = forward;
   backward.inverse = true;
   const detail::Problem pf = detail::make_problem(forward), pb = detail::make_problem(backward);
-  const int pairs = cuda::choose_pairs_per_thread(pf);
-  cuda::LaunchShape s = cuda::choose_launch_shape(pf, pairs, 132);
+  cuda::LaunchShape s = cuda::choose_launch(pf, h200_like());
   s.programmatic = true;
   // A different shape for the inverse, so the two kernels' blocks overlap differently.
-  cuda::LaunchShape t = cuda::make_launch_shape(pb, pairs, 1, 64);
+  cuda::LaunchShape t = cuda::make_shape(pb, s.config, 1, 64, false);
   t.programmatic = true;
+  ASSERT_EQ(cuda::launch_shape_error(pf, s), "");
+  ASSERT_EQ(cuda::launch_shape_error(pb, t), "");
   for (int round = 0; round < 20; ++round) {
-    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(pf, s), s, pf.x_dtype, pf.cache_dtype,
-                                  pf.is_neox, stream),
-              cudaSuccess);
-    ASSERT_EQ(cuda::launch_rotary(cuda::make_params(pb, t), t, pb.x_dtype, pb.cache_dtype,
-                                  pb.is_neox, stream),
-              cudaSuccess);
+    ASSERT_EQ(cuda::launch_kernel(cuda::make_params(pf, s), s, stream), cudaSuccess);
+    ASSERT_EQ(cuda::launch_kernel(cuda::make_params(pb, t), t, stream), cudaSuccess);
   }
   check_cuda(cudaStreamSynchronize(stream), "kernels");
   cudaStreamDestroy(stream);

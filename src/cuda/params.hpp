@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/configs.hpp"
+
 namespace ropekit::cuda {
 
 // Limits of the kernel's indexing: threads per block (its launch bounds), tokens per block (the
@@ -49,6 +51,7 @@ struct RotaryParams {
   int mrope_bounds[2] = {0, 0};
   int64_t positions_stream_stride = 0;
   const void* cache = nullptr;
+  bool cache_bf16 = false;  // a 16-bit cache: bfloat16, else float16
   // Both below 2^31 (launch_shape_error), so the kernel's row arithmetic is 32-bit.
   uint32_t cache_row_stride = 0;
   uint32_t max_position = 0;
@@ -85,55 +88,27 @@ struct BlockIndex {
   }
 };
 
-// Where a thread of interleaved multimodal sections gets its chunk's cos/sin (neighbouring
-// frequencies belong to different streams, so a chunk reads three rows); kernel::FactorSource:
-// - gather: the block's threads of a token copy its columns into shared memory, one load per
-//   column, then a block barrier;
-// - rows: the chunk's slice of all three rows as vector loads, then a pick per frequency (one head
-//   per thread: the fewest dependent steps, for small launches);
-// - columns: one scalar load per frequency from its own stream's row (no barrier, fewer registers
-//   than rows; with several heads per thread, for large launches);
-// - shuffle: the lanes of a warp (one token's chunks of four heads) each load two of their chunk's
-//   columns and pass them to one another with warp shuffles (no shared memory, no barrier; only
-//   for the shapes kShuffle* describe).
-enum class InterleavedSource : unsigned char { gather, rows, columns, shuffle };
-
-// The shuffle source's one form: 8 pairs per thread and rotary_dim 128, so a head's 8 chunks lie
-// across a block's x, a warp holds kShuffleHeadsPerWarp heads of one token, and each of a chunk's
-// four lanes loads kShuffleColumnsPerLane of its 8 frequencies (one cos and one sin load each).
-constexpr int kShufflePairs = 8;
-constexpr int kShuffleColumnsPerLane = 2;
-constexpr int kShuffleRotaryDim = 2 * 32 * kShuffleColumnsPerLane;
-constexpr int kShuffleHeadsPerWarp = 32 / (kShuffleRotaryDim / 2 / kShufflePairs);
-
-// The launch shape, chosen on the host (launch_config.hpp). Blocks are three-dimensional
-// (chunks, head groups, tokens) so the kernel reads its indices off the hardware instead of
-// dividing a linear thread index: on small launches those divisions were a visible part of the
-// latency. (Only the token-major grid of large launches divides, once per block index.)
+// A launch: which kernel configuration (an index into kKernelConfigs) and how its threads cover
+// the problem. Blocks are three-dimensional (chunks, head groups, tokens) so the kernel reads its
+// indices off the hardware instead of dividing a linear thread index, which costs latency on
+// small launches.
 struct LaunchShape {
+  int config = -1;
   int heads_per_thread = 1;
-  int pairs_per_thread = 1;  // the rotation pairs of a chunk (the kernel instantiation's kPairs)
-  // Heads whose loads a thread issues together (1, 2, 4; 8 for interleaved columns): derived from
-  // heads_per_thread by make_launch_shape, raised by choose_launch_shape where it measured faster.
-  int heads_in_flight = 1;
-  InterleavedSource interleaved = InterleavedSource::gather;  // interleaved sections only
-  // Derived by make_launch_shape.
-  int head_groups = 0;       // heads / heads_per_thread, rounded up
-  int chunks_per_head = 0;   // rotary_dim / 2 / pairs_per_thread
+  int head_groups = 0;      // heads / heads_per_thread, rounded up
+  int chunks_per_head = 0;  // rotary_dim / 2 / pairs
   unsigned block[3] = {1, 1, 1};  // chunks, head groups, tokens per block
   unsigned grid[3] = {1, 1, 1};   // token blocks, head-group blocks, chunk blocks
-  // Token-major order (order_grid): when a token's heads span several blocks, those blocks
-  // numbered next to each other in a 1-D grid (grid[0] = all blocks), so they run at the same
-  // time and the token's cache rows are read from DRAM once; a 3-D grid runs all tokens' first
-  // head-group blocks before any second one. 1 and 1 in the 3-D order.
+  // Token-major order: when a token's heads span several blocks, those blocks are numbered next
+  // to each other in a 1-D grid (grid[0] = all blocks), so they run together and read the token's
+  // cache rows from DRAM once. 1 and 1 in the 3-D order.
   unsigned blocks_per_token_block = 1;  // head-group blocks x chunk blocks
   unsigned chunk_blocks = 1;
   // Programmatic dependent launch (sm_90+): the kernel may start while the previous kernel on the
   // stream finishes; it waits for that kernel's results before its first memory access.
   bool programmatic = false;
-  // q/k loads and stores marked evict-first (see kernel::load_x); derived by make_launch_shape.
-  bool streaming = false;
 
+  const KernelConfig& kernel() const { return kKernelConfigs[config]; }
   bool token_major() const { return blocks_per_token_block > 1; }
   uint64_t block_threads() const { return uint64_t(block[0]) * block[1] * block[2]; }
   uint64_t total_threads() const {

@@ -9,24 +9,11 @@
 #include <string>
 
 #include "core/backends.hpp"
-#include "cuda/launch_config.hpp"
-#include "cuda/rotary_launch.cuh"
+#include "cuda/kernels.hpp"
+#include "cuda/launch.hpp"
 #include "ropekit/error.hpp"
 
 namespace ropekit::cuda {
-
-cudaError_t launch_rotary(const RotaryParams& params, const LaunchShape& shape, DType x_dtype,
-                          DType cache_dtype, bool is_neox, cudaStream_t stream) {
-  switch (x_dtype) {
-    case DType::float32:
-      return launch_rotary_typed<float>(params, shape, cache_dtype, is_neox, stream);
-    case DType::float16:
-      return launch_rotary_typed<__half>(params, shape, cache_dtype, is_neox, stream);
-    case DType::bfloat16:
-      return launch_rotary_typed<__nv_bfloat16>(params, shape, cache_dtype, is_neox, stream);
-    default: return cudaErrorInvalidValue;
-  }
-}
 
 namespace {
 
@@ -58,44 +45,47 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
-// What the launch needs to know of a device, read once per device: the attribute queries are
-// cheap but not free.
-struct DeviceTraits {
-  int multiprocessors = 0;
-  int compute_major = 0;
-};
-
-DeviceTraits device_traits(int device) {
+// What the launch choice needs to know of a device, read once per device: the attribute queries
+// are cheap but not free.
+DeviceInfo device_info(int device) {
   constexpr int kCachedDevices = 64;
-  static std::array<std::atomic<int>, kCachedDevices> multiprocessors{}, compute_major{};
+  static std::array<std::atomic<int>, kCachedDevices> multiprocessors{}, arch{};
   const bool cacheable = device >= 0 && device < kCachedDevices;
+  DeviceInfo info;
+  info.device = device;
+  info.resident_threads = resident_threads;
   if (cacheable)
-    if (const int known = multiprocessors[device].load(std::memory_order_acquire); known > 0)
-      return {known, compute_major[device].load(std::memory_order_relaxed)};
-  DeviceTraits traits;
-  const auto query = [&](int* value, cudaDeviceAttr attribute, const char* what) {
-    if (cudaError_t e = cudaDeviceGetAttribute(value, attribute, device); e != cudaSuccess)
+    if (const int known = multiprocessors[device].load(std::memory_order_acquire); known > 0) {
+      info.multiprocessors = known;
+      info.arch = arch[device].load(std::memory_order_relaxed);
+      return info;
+    }
+  const auto query = [&](cudaDeviceAttr attribute, const char* what) {
+    int value = 0;
+    if (cudaError_t e = cudaDeviceGetAttribute(&value, attribute, device); e != cudaSuccess)
       fail(std::string("cudaDeviceGetAttribute(") + what + ", device " + std::to_string(device) +
                ")",
            e);
+    return value;
   };
-  query(&traits.multiprocessors, cudaDevAttrMultiProcessorCount, "multiprocessor count");
-  query(&traits.compute_major, cudaDevAttrComputeCapabilityMajor, "compute capability");
+  info.multiprocessors = query(cudaDevAttrMultiProcessorCount, "multiprocessor count");
+  info.arch = 10 * query(cudaDevAttrComputeCapabilityMajor, "compute capability") +
+              query(cudaDevAttrComputeCapabilityMinor, "compute capability");
   if (cacheable) {
-    compute_major[device].store(traits.compute_major, std::memory_order_relaxed);
-    multiprocessors[device].store(traits.multiprocessors, std::memory_order_release);
+    arch[device].store(info.arch, std::memory_order_relaxed);
+    multiprocessors[device].store(info.multiprocessors, std::memory_order_release);
   }
-  return traits;
+  return info;
 }
 
 // Programmatic dependent launch on sm_90 and newer unless ROPEKIT_CUDA_PDL=0: the kernel's launch
 // overlaps the end of the previous kernel on the stream (its results are still waited for).
-bool programmatic_launch(const DeviceTraits& traits) {
+bool programmatic_launch(const DeviceInfo& device) {
   static const bool disabled = [] {
     const char* value = std::getenv("ROPEKIT_CUDA_PDL");
     return value != nullptr && std::string(value) == "0";
   }();
-  return traits.compute_major >= 9 && !disabled;
+  return device.arch >= 90 && !disabled;
 }
 
 }  // namespace
@@ -111,16 +101,13 @@ bool cuda_device_available() {
 void run_cuda(const Problem& problem) {
   using namespace ropekit::cuda;
   const DeviceGuard guard(problem.device_id);
-  const DeviceTraits traits = device_traits(problem.device_id);
-  // The launch shape may narrow the widest legal pairs per thread (shape.pairs_per_thread).
-  LaunchShape shape = choose_launch_shape(problem, choose_pairs_per_thread(problem),
-                                          traits.multiprocessors);
+  const DeviceInfo device = device_info(problem.device_id);
+  LaunchShape shape = choose_launch(problem, device);
   if (const std::string error = launch_shape_error(problem, shape); !error.empty())
     throw Error("cuda: " + error);
-  shape.programmatic = programmatic_launch(traits);
-  const cudaError_t error =
-      launch_rotary(make_params(problem, shape), shape, problem.x_dtype, problem.cache_dtype,
-                    problem.is_neox, static_cast<cudaStream_t>(problem.stream));
+  shape.programmatic = programmatic_launch(device);
+  const cudaError_t error = launch_kernel(make_params(problem, shape), shape,
+                                          static_cast<cudaStream_t>(problem.stream));
   if (error != cudaSuccess) fail("rotary kernel launch", error);
 }
 

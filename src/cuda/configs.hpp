@@ -1,0 +1,111 @@
+// The one list of CUDA kernel configurations that exist. The kernels are instantiated from it
+// (kernels.cuh), and the launch chooser (launch.cpp) only picks entries of it, so a shape that
+// has no kernel cannot be chosen. Plain C++17: host code reads it without nvcc.
+#pragma once
+#include <array>
+#include <cstdint>
+
+namespace ropekit::cuda {
+
+// Element type of q/k.
+enum class XType : uint8_t { f32, f16, bf16 };
+// Width of a cos/sin cache element. The two 16-bit types share kernels: the bytes moved are the
+// same, and the conversion (f16 or bf16, RotaryParams::cache_bf16) is a per-element select.
+enum class CacheWidth : uint8_t { b32, b16 };
+
+// Which positions a kernel reads, and for multimodal RoPE how a chunk gets its cos/sin.
+enum class Streams : uint8_t {
+  one,                  // plain RoPE: one position per token
+  contiguous_sections,  // multimodal, each chunk inside one section: one of three rows
+  interleaved_columns,  // multimodal interleaved: one scalar load per frequency from its row
+  interleaved_shuffle,  // multimodal interleaved: a warp's lanes share the columns by shuffles
+};
+
+struct KernelConfig {
+  XType x = XType::f32;
+  CacheWidth cache = CacheWidth::b32;
+  bool neox = true;
+  Streams streams = Streams::one;
+  uint8_t pairs = 1;            // rotation pairs per thread (a chunk)
+  uint8_t heads_in_flight = 1;  // heads whose loads a thread issues together; 1: one head per thread
+  bool streaming = false;       // q/k accesses marked evict-first
+
+  constexpr bool operator==(const KernelConfig& o) const {
+    return x == o.x && cache == o.cache && neox == o.neox && streams == o.streams &&
+           pairs == o.pairs && heads_in_flight == o.heads_in_flight && streaming == o.streaming;
+  }
+};
+
+constexpr int x_bytes(XType x) { return x == XType::f32 ? 4 : 2; }
+
+// The shuffle's one form: 8 pairs per thread and rotary_dim 128, so a head's 8 chunks lie across
+// a block's x, a warp holds kShuffleHeadsPerWarp heads of one token, and each of a chunk's four
+// lanes loads kShuffleColumnsPerLane of its 8 frequencies.
+constexpr int kShufflePairs = 8;
+constexpr int kShuffleColumnsPerLane = 2;
+constexpr int kShuffleRotaryDim = 2 * 32 * kShuffleColumnsPerLane;
+constexpr int kShuffleHeadsPerWarp = 32 / (kShuffleRotaryDim / 2 / kShufflePairs);
+
+// Whether a configuration is compiled: what the launch policy (policy.hpp) can ask for, and the
+// narrower fallbacks that keep every legal problem runnable.
+constexpr bool exists(const KernelConfig& c) {
+  const int p = c.pairs, h = c.heads_in_flight;
+  if (p * x_bytes(c.x) > 16) return false;  // each x access at most 16 bytes
+  // Evict-first pays only with whole 32-byte sectors per slice: 4 pairs or more.
+  if (c.streaming && p < 4) return false;
+  // 1 and 2 pairs are the narrow paths (misaligned views, odd rotary widths): one head per thread.
+  if (p < 4 && h != 1) return false;
+  switch (c.streams) {
+    case Streams::one:  // one head per thread; two for narrow rotary parts, never streaming
+      return h == 1 || (h == 2 && !c.streaming);
+    case Streams::contiguous_sections:  // multimodal is NeoX only
+      return c.neox && (p == 8 ? h == 1 : h == 1 ? !c.streaming : h == 2 || h == 4);
+    case Streams::interleaved_columns:
+      return c.neox && !c.streaming && p <= 4 && (h == 1 || h == 4 || h == 8);
+    case Streams::interleaved_shuffle:
+      return c.neox && p == kShufflePairs && h == 1;
+  }
+  return false;
+}
+
+// Calls f(config) for every combination of the fields, in a fixed order.
+template <class F>
+constexpr void for_each_candidate(F f) {
+  constexpr XType xs[] = {XType::f32, XType::f16, XType::bf16};
+  constexpr CacheWidth caches[] = {CacheWidth::b32, CacheWidth::b16};
+  constexpr Streams streams[] = {Streams::one, Streams::contiguous_sections,
+                                 Streams::interleaved_columns, Streams::interleaved_shuffle};
+  constexpr uint8_t counts[] = {1, 2, 4, 8};
+  for (XType x : xs)
+    for (CacheWidth cache : caches)
+      for (int neox = 0; neox < 2; ++neox)
+        for (Streams s : streams)
+          for (uint8_t pairs : counts)
+            for (uint8_t heads : counts)
+              for (int streaming = 0; streaming < 2; ++streaming)
+                f(KernelConfig{x, cache, neox == 1, s, pairs, heads, streaming == 1});
+}
+
+inline constexpr int kKernelConfigCount = [] {
+  int n = 0;
+  for_each_candidate([&n](const KernelConfig& c) { n += exists(c) ? 1 : 0; });
+  return n;
+}();
+
+inline constexpr std::array<KernelConfig, kKernelConfigCount> kKernelConfigs = [] {
+  std::array<KernelConfig, kKernelConfigCount> configs{};
+  int n = 0;
+  for_each_candidate([&](const KernelConfig& c) {
+    if (exists(c)) configs[n++] = c;
+  });
+  return configs;
+}();
+
+// The index of `c` in kKernelConfigs, or -1.
+constexpr int find_config(const KernelConfig& c) {
+  for (int i = 0; i < kKernelConfigCount; ++i)
+    if (kKernelConfigs[i] == c) return i;
+  return -1;
+}
+
+}  // namespace ropekit::cuda
