@@ -38,13 +38,12 @@ struct KernelConfig {
 
 constexpr int x_bytes(XType x) { return x == XType::f32 ? 4 : 2; }
 
-// The shuffle's one form: 8 pairs per thread and rotary_dim 128, so a head's 8 chunks lie across
-// a block's x, a warp holds kShuffleHeadsPerWarp heads of one token, and each of a chunk's four
-// lanes loads kShuffleColumnsPerLane of its 8 frequencies.
-constexpr int kShufflePairs = 8;
+// The shuffle's form: rotary_dim 128 (64 frequencies), so a head's chunks (8 of 8 pairs, or 16 of
+// 4) lie across a block's x and a warp holds whole heads of one token: 4 of 8-pair chunks or 2 of
+// 4-pair ones. Each lane loads kShuffleColumnsPerLane of its chunk's frequencies for all of them.
+constexpr int kShuffleRotaryDim = 128;
 constexpr int kShuffleColumnsPerLane = 2;
-constexpr int kShuffleRotaryDim = 2 * 32 * kShuffleColumnsPerLane;
-constexpr int kShuffleHeadsPerWarp = 32 / (kShuffleRotaryDim / 2 / kShufflePairs);
+constexpr int shuffle_heads_per_warp(int pairs) { return pairs / kShuffleColumnsPerLane; }
 
 // Whether a configuration is compiled: what the launch policy (policy.hpp) can ask for, and the
 // narrower fallbacks that keep every legal problem runnable.
@@ -62,8 +61,8 @@ constexpr bool exists(const KernelConfig& c) {
       return c.neox && (p == 8 ? h == 1 : h == 1 ? !c.streaming : h == 2 || h == 4);
     case Streams::interleaved_columns:
       return c.neox && !c.streaming && p <= 4 && (h == 1 || h == 4 || h == 8);
-    case Streams::interleaved_shuffle:
-      return c.neox && p == kShufflePairs && h == 1;
+    case Streams::interleaved_shuffle:  // small launches take 4 pairs, large ones 8
+      return c.neox && (p == 4 || p == 8) && h == 1;
   }
   return false;
 }

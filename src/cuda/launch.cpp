@@ -46,8 +46,9 @@ bool whole_sectors(const detail::Problem& p) {
 }
 
 bool shuffle_fits(const detail::Problem& p, int pairs) {
-  return p.mrope && p.mrope_interleaved && pairs == kShufflePairs &&
-         p.rotary_dim == kShuffleRotaryDim && rotated_heads(p) % kShuffleHeadsPerWarp == 0;
+  return p.mrope && p.mrope_interleaved && (pairs == 4 || pairs == 8) &&
+         pairs <= widest_pairs(p) && p.rotary_dim == kShuffleRotaryDim &&
+         rotated_heads(p) % shuffle_heads_per_warp(pairs) == 0;
 }
 
 bool streams_fit(const detail::Problem& p, Streams streams) {
@@ -82,9 +83,9 @@ double one_head_waves(const detail::Problem& p, const DeviceInfo& d, int config,
   return threads / (double(d.multiprocessors) * double(resident));
 }
 
-template <size_t N>
-const WaveStep& step_for(const WaveStep (&steps)[N], double waves) {
-  for (const WaveStep& step : steps)
+template <class Step, size_t N>
+const Step& step_for(const Step (&steps)[N], double waves) {
+  for (const Step& step : steps)
     if (waves < step.below_waves) return step;
   return steps[N - 1];
 }
@@ -128,18 +129,18 @@ LaunchShape choose_contiguous(const detail::Problem& p, const DeviceInfo& d,
 LaunchShape choose_interleaved(const detail::Problem& p, const DeviceInfo& d,
                                const ArchPolicy& policy) {
   const InterleavedPolicy& interleaved = policy.interleaved;
-  const int widest = widest_pairs(p), pairs = std::min(widest, 4);
+  const int widest = widest_pairs(p), four = std::min(widest, 4);
   const double waves =
-      one_head_waves(p, d, pick(p, Streams::interleaved_columns, pairs, 1, false), pairs);
-  if (waves < interleaved.shuffle_below_waves && shuffle_fits(p, widest)) {
-    const bool streaming = p.num_tokens() >= policy.streaming_min_tokens && whole_sectors(p);
-    const WaveStep& step = step_for(interleaved.shuffle_steps, waves);
-    return make_shape(p, pick(p, Streams::interleaved_shuffle, widest, 1, streaming), 1,
-                      step.block_threads, false);
-  }
-  const WaveStep& step = step_for(interleaved.column_steps, waves);
-  return make_shape(p, pick(p, Streams::interleaved_columns, pairs, step.heads_in_flight, false),
-                    step.heads_per_thread, step.block_threads, waves > 1);
+      one_head_waves(p, d, pick(p, Streams::interleaved_columns, four, 1, false), four);
+  const InterleavedStep* step = &step_for(interleaved.steps, waves);
+  if (step->source == Streams::interleaved_shuffle && !shuffle_fits(p, step->pairs))
+    step = &step_for(interleaved.without_shuffle, waves);
+  const bool shuffle = step->source == Streams::interleaved_shuffle;
+  const bool streaming =
+      shuffle && p.num_tokens() >= policy.streaming_min_tokens && whole_sectors(p);
+  const int config = pick(p, step->source, std::min(widest, step->pairs), step->heads_in_flight,
+                          streaming);
+  return make_shape(p, config, step->heads_per_thread, step->block_threads, !shuffle && waves > 1);
 }
 
 // Tokens per block: about `target` threads, but a few more tokens when that leaves fewer idle
@@ -243,8 +244,11 @@ LaunchShape make_shape(const detail::Problem& p, int config, int heads_per_threa
   const int64_t y_blocks = std::max<int64_t>(1, (bx * groups + most_per_block - 1) / most_per_block);
   int64_t by = std::min<int64_t>((groups + y_blocks - 1) / y_blocks,
                                  std::max<int64_t>(1, kMaxBlockThreads / bx));
-  // The shuffle's warps hold kShuffleHeadsPerWarp whole heads each (with the 8 chunks of x).
-  if (shuffle) by = (by + kShuffleHeadsPerWarp - 1) / kShuffleHeadsPerWarp * kShuffleHeadsPerWarp;
+  // The shuffle's warps hold whole heads (a head's chunks along x).
+  if (shuffle) {
+    const int64_t per_warp = shuffle_heads_per_warp(c.pairs);
+    by = (by + per_warp - 1) / per_warp * per_warp;
+  }
   const int64_t bz = bx == shape.chunks_per_head && by == groups ? tokens_per_block(p, bx * by, target)
                                                                  : 1;
   shape.block[0] = unsigned(bx);
@@ -298,12 +302,12 @@ std::string launch_shape_error(const detail::Problem& p, const LaunchShape& shap
     // Every lane of a warp takes part in its shuffles and holds one chunk of one head of a token.
     const bool form = shuffle_fits(p, pairs) && !shape.token_major() &&
                       int(shape.block[0]) == shape.chunks_per_head && shape.grid[2] == 1 &&
-                      shape.block[1] % kShuffleHeadsPerWarp == 0;
+                      shape.block[1] % shuffle_heads_per_warp(pairs) == 0;
     if (!form)
-      return "the interleaved shuffle needs " + std::to_string(kShufflePairs) +
-             " pairs per thread, rotary_dim " + std::to_string(kShuffleRotaryDim) +
-             ", query plus key heads a multiple of " + std::to_string(kShuffleHeadsPerWarp) +
-             " and its own block shape (make_shape)";
+      return "the interleaved shuffle with " + std::to_string(pairs) +
+             " pairs per thread needs rotary_dim " + std::to_string(kShuffleRotaryDim) +
+             ", query plus key heads a multiple of " +
+             std::to_string(shuffle_heads_per_warp(pairs)) + " and its own block shape (make_shape)";
   }
   return "";
 }

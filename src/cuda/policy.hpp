@@ -7,6 +7,8 @@
 #include <iterator>
 #include <limits>
 
+#include "cuda/configs.hpp"
+
 namespace ropekit::cuda {
 
 // Heads per thread and block size for launches below `below_waves`.
@@ -40,12 +42,22 @@ struct ContiguousPolicy {
   int eight_pairs_block_threads;
 };
 
-// Multimodal RoPE, interleaved sections: the shuffle where its one form fits, below
-// shuffle_below_waves; the columns source otherwise.
+// Multimodal RoPE, interleaved sections: below `below_waves`, which cos/sin source
+// (interleaved_shuffle or interleaved_columns), pairs and heads per thread, and block size.
+struct InterleavedStep {
+  double below_waves;
+  Streams source;
+  int pairs;
+  int heads_per_thread;
+  int heads_in_flight;
+  int block_threads;
+};
+
+// By waves of 4-pair one-head threads: the first table where the step's shuffle fits the problem,
+// the second where it does not.
 struct InterleavedPolicy {
-  double shuffle_below_waves;
-  WaveStep shuffle_steps[2];  // one head per thread: block size by waves
-  WaveStep column_steps[3];   // by waves of 4-pair one-head threads
+  InterleavedStep steps[5];
+  InterleavedStep without_shuffle[3];
 };
 
 struct ArchPolicy {
@@ -67,11 +79,17 @@ inline constexpr ArchPolicy kHopper = {
     // Contiguous sections (Qwen2-VL-7B): 1, 2, 4 then 8 heads per thread; 8 pairs within 4 MiB.
     {{{0.75, 1, 1, 64}, {1.5, 2, 2, 128}, {3.0, 4, 4, 64}, {kAnyWaves, 8, 4, 64}},
      0.75, 4, int64_t(4) << 20, 64},
-    // Interleaved sections (Qwen3-VL-8B): the shuffle up to 28 waves, blocks of 256 from 4;
-    // columns with 8 heads per thread sharing each load, 8 in flight below 7 waves.
-    {28.0,
-     {{4.0, 1, 1, 128}, {kAnyWaves, 1, 1, 256}},
-     {{1.0, 1, 1, 128}, {7.0, 8, 8, 64}, {kAnyWaves, 8, 4, 64}}},
+    // Interleaved sections (Qwen3-VL-8B): the 4-pair shuffle for the smallest launches, one-head
+    // columns to one wave, the 8-pair shuffle to 28 waves (blocks of 256 from 4), then columns
+    // with 8 heads per thread sharing each load (8 in flight below 7 waves).
+    {{{0.3, Streams::interleaved_shuffle, 4, 1, 1, 64},
+      {1.0, Streams::interleaved_columns, 4, 1, 1, 128},
+      {4.0, Streams::interleaved_shuffle, 8, 1, 1, 128},
+      {28.0, Streams::interleaved_shuffle, 8, 1, 1, 256},
+      {kAnyWaves, Streams::interleaved_columns, 4, 8, 4, 64}},
+     {{1.0, Streams::interleaved_columns, 4, 1, 1, 128},
+      {7.0, Streams::interleaved_columns, 4, 8, 8, 64},
+      {kAnyWaves, Streams::interleaved_columns, 4, 8, 4, 64}}},
 };
 
 // Ampere (sm_80, sm_86, sm_89): not measured; Hopper's values.

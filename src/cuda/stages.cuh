@@ -336,23 +336,24 @@ struct FactorSource<C, kPairs, Streams::interleaved_columns> : InterleavedChunk<
   }
 };
 
-// Shuffle (interleaved sections): a warp holds one token's chunks of kShuffleHeadsPerWarp heads
-// (a head's chunks across the block's x); the chunk's lanes in those heads each load
-// kShuffleColumnsPerLane of its frequencies (scalar loads, each from its own stream's row) and pass
-// them to one another with warp shuffles: one read of the columns per four heads, with no shared
-// memory and no block barrier. The host (launch_shape_error) guarantees the form: 8 pairs,
-// rotary_dim 128, block x = the 8 chunks, block y a multiple of four head groups, and no warp
-// partly past the last head (every lane takes part in the shuffles).
+// Shuffle (interleaved sections): a warp holds one token's chunks of kHeadsPerWarp heads (a head's
+// chunks across the block's x); the chunk's lanes in those heads each load kShuffleColumnsPerLane
+// of its frequencies (scalar loads, each from its own stream's row) and pass them to one another
+// with warp shuffles: one read of the columns per warp, with no shared memory and no block
+// barrier. The host (launch_shape_error) guarantees the form: rotary_dim 128, block x = a head's
+// chunks, block y a multiple of kHeadsPerWarp head groups, and no warp partly past the last head
+// (every lane takes part in the shuffles).
 template <class C, int kPairs>
 struct FactorSource<C, kPairs, Streams::interleaved_shuffle> {
-  static_assert(kPairs == kShufflePairs, "the shuffle source has one form (configs.hpp)");
+  static constexpr int kHeadsPerWarp = shuffle_heads_per_warp(kPairs);
   static constexpr int kFetch = kShuffleColumnsPerLane;
+  static_assert(kHeadsPerWarp * kShuffleRotaryDim / 2 / kPairs == 32, "a warp is whole heads");
   const C* cos_column;  // the lane's first column in row 0
   const C* sin_column;
   uint32_t streams;     // of its kFetch frequencies, 2 bits each
 
   __device__ __forceinline__ FactorSource(const RotaryParams& p, int chunk) {
-    const int slot = int(threadIdx.y) % kShuffleHeadsPerWarp;  // the lane is x + 8 * slot
+    const int slot = int(threadIdx.y) % kHeadsPerWarp;  // the lane is x + chunks * slot
     const int first = chunk * kPairs + slot * kFetch;
     cos_column = static_cast<const C*>(p.cache) + first;
     sin_column = cos_column + p.rotary_dim / 2;

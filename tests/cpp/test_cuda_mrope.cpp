@@ -170,10 +170,11 @@ TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
 }
 
 // Interleaved sections (Qwen3-VL-8B: 32 + 8 heads, 16 chunks of 4 pairs, 132 SMs), by waves of
-// one-head threads with 4 pairs (policy.hpp, InterleavedPolicy): where the shuffle fits (8 pairs,
-// rotary_dim 128, heads in fours) the shuffle below 28 waves, in blocks of 128 below 4 waves and
-// 256 past that, with evict-first q/k from the policy's token count; otherwise columns, one head
-// per thread below 1 wave, then 8 heads per thread (eight in flight below 7 waves, else four).
+// one-head threads with 4 pairs (policy.hpp, InterleavedPolicy): where the shuffle fits
+// (rotary_dim 128, whole heads per warp) the 4-pair shuffle in blocks of 64 below 0.3 waves, one-head
+// columns below 1, the 8-pair shuffle in blocks of 128 below 4 and 256 below 28 (evict-first q/k
+// from the policy's token count), then columns with 8 heads per thread; otherwise columns, one
+// head per thread below 1 wave, then 8 heads per thread (eight in flight below 7 waves, else four).
 TEST(CudaMrope, InterleavedLaunchFollowsSize) {
   const struct {
     int64_t tokens, kv_heads;
@@ -181,12 +182,14 @@ TEST(CudaMrope, InterleavedLaunchFollowsSize) {
     int pairs, heads, in_flight;
     unsigned block_threads;
     bool streaming;
-  } expected[] = {{1, 8, Streams::interleaved_shuffle, 8, 1, 1, 160, false},      // 0.002 waves
-                  {256, 8, Streams::interleaved_shuffle, 8, 1, 1, 160, false},    // 0.61
+  } expected[] = {{1, 8, Streams::interleaved_shuffle, 4, 1, 1, 128, false},      // 0.002 waves
+                  {64, 8, Streams::interleaved_shuffle, 4, 1, 1, 128, false},     // 0.15
+                  {256, 8, Streams::interleaved_columns, 4, 1, 1, 224, false},    // 0.61
                   {1024, 8, Streams::interleaved_shuffle, 8, 1, 1, 160, true},    // 2.4
                   {2048, 8, Streams::interleaved_shuffle, 8, 1, 1, 320, true},    // 4.8
                   {8192, 8, Streams::interleaved_shuffle, 8, 1, 1, 320, true},    // 19.4
                   {16384, 8, Streams::interleaved_columns, 4, 8, 4, 160, false},  // 38.8
+                  {1, 4, Streams::interleaved_shuffle, 4, 1, 1, 128, false},      // 36 heads
                   {64, 1, Streams::interleaved_columns, 4, 1, 1, 176, false},     // 33 heads
                   {1536, 1, Streams::interleaved_columns, 4, 8, 8, 160, false},   // 3.0
                   {8192, 1, Streams::interleaved_columns, 4, 8, 4, 160, false}};  // 16
@@ -213,55 +216,61 @@ TEST(CudaMrope, InterleavedLaunchFollowsSize) {
   }
 }
 
-// The shuffle has one form (configs.hpp): the chooser takes it only where it fits, make_shape
-// gives its warps whole heads of one token in the 3-D grid, and launch_shape_error rejects it on
-// other problems and with a block changed by hand.
-TEST(CudaMrope, ShuffleOnlyInItsOneForm) {
+// The shuffle's form (configs.hpp): rotary_dim 128 and whole heads per warp (4 with 8 pairs, 2
+// with 4), never wider than the alignment allows. make_shape gives its warps whole heads of one
+// token in the 3-D grid; launch_shape_error rejects it on other problems and with a block changed
+// by hand.
+TEST(CudaMrope, ShuffleOnlyInItsForm) {
   const struct {
     const char* what;
     DType x_dtype;
     int64_t heads, kv_heads, rotary_dim;
     std::array<int64_t, 3> section;
-    bool fits;
-  } cases[] = {{"Qwen3-VL-8B", DType::bfloat16, 32, 8, 128, {24, 20, 20}, true},
-               {"fp16, no key", DType::float16, 4, 0, 128, {24, 20, 20}, true},
-               {"36 heads", DType::bfloat16, 32, 4, 128, {24, 20, 20}, true},
-               {"fp32 q/k: 4 pairs", DType::float32, 32, 8, 128, {24, 20, 20}, false},
-               {"rotary_dim 64", DType::bfloat16, 32, 8, 64, {12, 10, 10}, false},
-               {"33 heads", DType::bfloat16, 32, 1, 128, {24, 20, 20}, false}};
+    bool fits4, fits8;
+  } cases[] = {{"Qwen3-VL-8B", DType::bfloat16, 32, 8, 128, {24, 20, 20}, true, true},
+               {"fp16, no key", DType::float16, 4, 0, 128, {24, 20, 20}, true, true},
+               {"34 heads", DType::bfloat16, 32, 2, 128, {24, 20, 20}, true, false},
+               {"fp32 q/k: at most 4 pairs", DType::float32, 32, 8, 128, {24, 20, 20}, true, false},
+               {"rotary_dim 64", DType::bfloat16, 32, 8, 64, {12, 10, 10}, false, false},
+               {"33 heads", DType::bfloat16, 32, 1, 128, {24, 20, 20}, false, false}};
   std::mt19937_64 rng(std::random_device{}());
-  for (const auto& e : cases) {
-    MropeCase c;
-    c.tokens = 100;
-    c.x_dtype = e.x_dtype;
-    c.num_heads = e.heads;
-    c.num_kv_heads = e.kv_heads;
-    c.head_size = c.rotary_dim = e.rotary_dim;
-    c.section = e.section;
-    c.interleaved = true;
-    detail::Problem p;
-    const cuda::LaunchShape chosen = chosen_launch(c, rng, &p);
-    EXPECT_EQ(chosen.kernel().streams == Streams::interleaved_shuffle, e.fits) << e.what;
-    const int shuffle = cuda::find_config(
-        cuda::config_for(p, Streams::interleaved_shuffle, cuda::kShufflePairs, 1, false));
-    for (int block : {32, 64, 128, 256, 512}) {
-      const cuda::LaunchShape s = cuda::make_shape(p, shuffle, 4, block, true);
-      const std::string label = std::string(e.what) + ", block " + std::to_string(block);
-      if (!e.fits) {
-        EXPECT_NE(cuda::launch_shape_error(p, s), "") << label;
-        continue;
+  for (const auto& e : cases)
+    for (int pairs : {4, 8}) {
+      MropeCase c;
+      c.tokens = 100;
+      c.x_dtype = e.x_dtype;
+      c.num_heads = e.heads;
+      c.num_kv_heads = e.kv_heads;
+      c.head_size = c.rotary_dim = e.rotary_dim;
+      c.section = e.section;
+      c.interleaved = true;
+      detail::Problem p;
+      const cuda::LaunchShape chosen = chosen_launch(c, rng, &p);  // 4-pair waves below 0.3
+      if (pairs == 4) {
+        EXPECT_EQ(chosen.kernel().streams == Streams::interleaved_shuffle, e.fits4) << e.what;
       }
-      EXPECT_EQ(cuda::launch_shape_error(p, s), "") << label;
-      EXPECT_FALSE(s.token_major()) << label;
-      EXPECT_EQ(s.heads_per_thread, 1) << label;
-      EXPECT_EQ(s.block[0], 8u) << label;
-      EXPECT_EQ(s.block[1] % cuda::kShuffleHeadsPerWarp, 0u) << label;
-      cuda::LaunchShape odd_rows = s;
-      odd_rows.block[1] = 3;
-      EXPECT_NE(cuda::launch_shape_error(p, odd_rows).find("shuffle"), std::string::npos)
-          << label;
+      const bool fits = pairs == 4 ? e.fits4 : e.fits8;
+      const int shuffle =
+          cuda::find_config(cuda::config_for(p, Streams::interleaved_shuffle, pairs, 1, false));
+      for (int block : {32, 64, 128, 256, 512}) {
+        const std::string label = std::string(e.what) + ", " + std::to_string(pairs) +
+                                  " pairs, block " + std::to_string(block);
+        const cuda::LaunchShape s = cuda::make_shape(p, shuffle, 4, block, true);
+        if (!fits) {
+          EXPECT_NE(cuda::launch_shape_error(p, s), "") << label;
+          continue;
+        }
+        EXPECT_EQ(cuda::launch_shape_error(p, s), "") << label;
+        EXPECT_FALSE(s.token_major()) << label;
+        EXPECT_EQ(s.heads_per_thread, 1) << label;
+        EXPECT_EQ(s.block[0], unsigned(64 / pairs)) << label;
+        EXPECT_EQ(s.block[1] % unsigned(cuda::shuffle_heads_per_warp(pairs)), 0u) << label;
+        cuda::LaunchShape odd_rows = s;
+        odd_rows.block[1] = 3;
+        EXPECT_NE(cuda::launch_shape_error(p, odd_rows).find("shuffle"), std::string::npos)
+            << label;
+      }
     }
-  }
 }
 
 // A rotary part wider than a block's chunks (blocks of 32 threads): with 48 chunks the head's
@@ -303,14 +312,17 @@ TEST(CudaMrope, WideRotaryPartsSplitOverBlocksGiveTheOraclesAnswer) {
       }
 }
 
-// Contiguous sections through the library; interleaved columns and the shuffle (bf16 q and no
-// key: its form) launched directly.
+// Contiguous sections through the library; interleaved columns and the shuffle with 4 and 8
+// pairs (bf16 q and no key: its form) launched directly.
 TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
   SKIP_WITHOUT_CUDA_DEVICE();
-  for (Streams streams : {Streams::contiguous_sections, Streams::interleaved_columns,
-                          Streams::interleaved_shuffle})
+  const struct { Streams streams; int pairs; } forms[] = {{Streams::contiguous_sections, 8},
+                                                          {Streams::interleaved_columns, 4},
+                                                          {Streams::interleaved_shuffle, 4},
+                                                          {Streams::interleaved_shuffle, 8}};
+  for (const auto [streams, pairs] : forms)
     for (int stream = 0; stream < 3; ++stream) {
-      SCOPED_TRACE(streams_name(streams));
+      SCOPED_TRACE(std::string(streams_name(streams)) + " " + std::to_string(pairs) + " pairs");
       MropeCase c;
       c.interleaved = streams != Streams::contiguous_sections;
       if (c.interleaved) c.section = {24, 20, 20};
@@ -327,7 +339,6 @@ TEST(CudaMrope, OutOfRangePositionInAnyStreamGivesNaN) {
         ASSERT_NO_THROW(rotary_embedding(args));
       } else {
         const detail::Problem p = detail::make_problem(args);
-        const int pairs = streams == Streams::interleaved_shuffle ? cuda::kShufflePairs : 4;
         const int config = cuda::find_config(cuda::config_for(p, streams, pairs, 1, false));
         const cuda::LaunchShape s = cuda::make_shape(p, config, 1, 64, false);
         ASSERT_EQ(cuda::launch_shape_error(p, s), "");
