@@ -116,8 +116,8 @@ done
 # The README's main job on this hardware: the CLI's default verification and benchmark.
 step cli-verify cli.log timeout 300 "$build/bin/ropekit" verify
 step cli-bench cli.log timeout 300 "$build/bin/ropekit" bench
-step "$gpu_bench_step" gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" "$build/bin/ropekit_gpu_bench" \
-  "${gpu_bench_args[@]}"
+step "$gpu_bench_step" gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" \
+  "$build/bin/ropekit_gpu_bench" "${gpu_bench_args[@]}"
 ((run_torch_bench)) &&
   step torch-bench torch_bench.log env PYTHONUNBUFFERED=1 python3 "$repo/bench/gpu/torch_bench.py" \
     --library "$build/src/libropekit.so"
@@ -128,8 +128,8 @@ if ((run_bench_only)); then
     [[ -x $gpu_test && $(basename "$gpu_test") != *.* ]] || continue  # not gtest's .cmake lists
     step "$(basename "$gpu_test")" ctest.log timeout 240 "$gpu_test"  # a hang costs device time
   done
-  step "$gpu_bench_step" gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" "$build/bin/ropekit_gpu_bench" \
-    "${gpu_bench_args[@]}"
+  step "$gpu_bench_step" gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" \
+    "$build/bin/ropekit_gpu_bench" "${gpu_bench_args[@]}"
 fi
 
 if ((run_python)); then

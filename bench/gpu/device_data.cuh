@@ -19,11 +19,14 @@ __device__ inline uint64_t mix(uint64_t i, uint64_t seed) {
   return h ^ (h >> 32);
 }
 
+// The top 24 bits of a hash as a float in [0, 1).
+__device__ inline float unit(uint64_t hash) { return float(hash >> 40) / float(1 << 24); }
+
 // Uniform in [-2, 2).
 __global__ void fill_bf16(__nv_bfloat16* data, int64_t count, uint64_t seed) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
        i += int64_t(gridDim.x) * blockDim.x)
-    data[i] = __float2bfloat16_rn(float(mix(uint64_t(i), seed) >> 40) / float(1 << 24) * 4.0f - 2.0f);
+    data[i] = __float2bfloat16_rn(unit(mix(uint64_t(i), seed)) * 4.0f - 2.0f);
 }
 
 // Row p: cos(angle) for each of `half` frequencies, then sin(angle), angles random.
@@ -31,7 +34,7 @@ __global__ void fill_rotation_cache(float* cache, int64_t rows, int half, uint64
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < rows * half;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t row = i / half, column = i - row * half;
-    const float angle = float(mix(uint64_t(i), seed) >> 40) / float(1 << 24) * 6.2831853f;
+    const float angle = unit(mix(uint64_t(i), seed)) * 6.2831853f;
     float s, c;
     sincosf(angle, &s, &c);
     cache[row * 2 * half + column] = c;
@@ -48,10 +51,10 @@ class DeviceCache {
     fill_rotation_cache<<<1024, 256>>>(data_, rows, int(rotary_dim / 2), 7);
     check_launch("fill cache");
     host_.resize(size_t(rows * rotary_dim));
-    check(cudaMemcpy(host_.data(), data_, rows * rotary_dim * sizeof(float), cudaMemcpyDeviceToHost),
+    check(cudaMemcpy(host_.data(), data_, host_.size() * sizeof(float), cudaMemcpyDeviceToHost),
           "copy cache to host");
   }
-  ~DeviceCache() { cudaFree(data_); }
+  ~DeviceCache() { check(cudaFree(data_), "free cache"); }
   DeviceCache(const DeviceCache&) = delete;
   DeviceCache& operator=(const DeviceCache&) = delete;
 

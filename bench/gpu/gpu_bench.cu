@@ -121,6 +121,9 @@ class Bench {
     }
     print_empty_kernel();
   }
+  ~Bench() { check(cudaStreamDestroy(stream_), "destroy stream"); }
+  Bench(const Bench&) = delete;
+  Bench& operator=(const Bench&) = delete;
 
   void plain_table() {
     std::vector<int64_t> tokens = {1, 16, 64, 256, 1024, 4096, 16384};

@@ -28,7 +28,7 @@ class GraphTimer {
     check(cudaGraphInstantiate(&exec_, graph, 0), "instantiate graph");
     check(cudaGraphDestroy(graph), "destroy graph");
   }
-  ~GraphTimer() { cudaGraphExecDestroy(exec_); }
+  ~GraphTimer() { check(cudaGraphExecDestroy(exec_), "destroy graph"); }
   GraphTimer(const GraphTimer&) = delete;
   GraphTimer& operator=(const GraphTimer&) = delete;
 

@@ -21,7 +21,8 @@ struct Tensor {
   int64_t strides[2] = {0, 0};
   DLTensor dl{};
 
-  void set(const void* data, DLDataType type, DLDevice device, std::initializer_list<int64_t> dims) {
+  void set(const void* data, DLDataType type, DLDevice device,
+           std::initializer_list<int64_t> dims) {
     int d = 0;
     for (int64_t n : dims) shape[d++] = n;
     for (int i = d - 1, stride = 1; i >= 0; stride *= int(shape[i]), --i) strides[i] = stride;

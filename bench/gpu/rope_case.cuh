@@ -66,12 +66,12 @@ class RopeCase {
 
   ~RopeCase() {
     for (auto& set : sets_data_) {
-      cudaFree(set->query);
-      cudaFree(set->key);
-      cudaFree(set->positions);
+      check(cudaFree(set->query), "free query");
+      check(cudaFree(set->key), "free key");
+      check(cudaFree(set->positions), "free positions");
     }
-    cudaFree(copy_source_);
-    cudaFree(copy_destination_);
+    check(cudaFree(copy_source_), "free copy source");
+    check(cudaFree(copy_destination_), "free copy destination");
   }
   RopeCase(const RopeCase&) = delete;
   RopeCase& operator=(const RopeCase&) = delete;
@@ -107,7 +107,8 @@ class RopeCase {
     if (copy_source_ == nullptr) {
       check(cudaMalloc(&copy_source_, half * copy_sets), "malloc copy source");
       check(cudaMalloc(&copy_destination_, half * copy_sets), "malloc copy destination");
-      fill_bf16<<<1024, 256>>>(reinterpret_cast<__nv_bfloat16*>(copy_source_), half * copy_sets / 2, 3);
+      fill_bf16<<<1024, 256>>>(reinterpret_cast<__nv_bfloat16*>(copy_source_),
+                               half * copy_sets / 2, 3);
       check_launch("fill copy source");
       check(cudaDeviceSynchronize(), "fill copy source");
     }
