@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one GPU script, run on the GPU machine from the repository root:
-#   build -> GPU tests (and the rest of ctest) -> compute-sanitizer memcheck over the GPU sweep ->
+#   build -> GPU tests (and the rest of ctest) -> compute-sanitizer memcheck over the GPU tests ->
 #   GPU benchmark (incl. MRoPE vs plain) -> PyTorch benchmark through the C API ->
 #   Python package built there (pip, no network) -> Python tests on CUDA -> host overhead and
 #   torch.ops benchmarks, then a short table last. Logs go to $OUT (or ./device-out).
@@ -10,8 +10,10 @@
 # and the GPU benchmark only)
 # Dependencies missing there come from ROPEKIT_DEPS_DIR (default ./.deps, see bench/prepare_deps.sh).
 # A build tree made elsewhere and carried along (bench/prebuild.sh) is used as it is when its
-# programs' libraries resolve there; otherwise the tree is built there. ROPEKIT_NCU=1 adds an
-# Nsight Compute pass over gpu_bench --profile (ncu.log).
+# programs' libraries resolve there; otherwise the tree is built there.
+# A/B: when a baseline build's library is present (BASELINE_LIB, default ./.baseline/libropekit.so,
+# made by bench/build_baseline.sh COMMIT and carried), the GPU benchmark also times it, interleaved
+# with the current one, and the summary shows its A/B table and verdict.
 # Steps keep going after a failure; the exit status is non-zero if any step failed.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,16 @@ out=${OUT:-$repo/device-out}
 build=${BUILD_DIR:-$repo/build-device}
 deps=${ROPEKIT_DEPS_DIR:-$repo/.deps}
 part=${1:-all}
+baseline=${BASELINE_LIB:-$repo/.baseline/libropekit.so}
+gpu_bench_args=(${GPU_BENCH_ARGS:-})
+gpu_bench_step=gpu-bench
+if [[ -f $baseline ]]; then
+  gpu_bench_args+=(--baseline-library "$baseline")
+  gpu_bench_step=gpu-bench-ab
+elif [[ -n ${BASELINE_LIB:-} ]]; then
+  echo "BASELINE_LIB=$BASELINE_LIB does not exist" >&2
+  exit 2
+fi
 run_cpp=1 run_python=1 run_torch_bench=1 run_bench_only=0
 case $part in
   all) ;;
@@ -86,28 +98,26 @@ if ((!prebuilt)); then
     step build build.log cmake --build "$build" -j "$(nproc)" -- -k 0
 fi
 
-# Registers and stack (spills) of every kernel variant, for bench/gpu/NOTES.md.
+# Registers and stack (spills) of every kernel variant: what the compiler made of them.
 cuobjdump --dump-resource-usage "$build/src/libropekit.so" >> "$out/environment.txt" 2>&1
 
 tests=$build/tests/cpp/test_cuda_backend
 # Every test (the GPU ones included: test_cuda_*), verbose enough to show GPU skips.
 step ctest-all ctest.log ctest --test-dir "$build" -j 8 --timeout 300 --output-on-failure
-step memcheck memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 "$tests" \
-  --gtest_filter='CudaBackend.RandomSweep:CudaBackend.OutOfRange*:CudaBackend.NamedShapes'
-step memcheck-shapes memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 \
-  "$build/tests/cpp/test_cuda_launch_shapes"
-step memcheck-mrope memcheck.log compute-sanitizer --tool memcheck --error-exitcode 9 \
-  "$build/tests/cpp/test_cuda_mrope"
+# memcheck over every GPU test program (the backend's only over its sweep and bounds tests).
+for gpu_test in "$build"/tests/cpp/test_cuda_*; do
+  [[ -x $gpu_test && $(basename "$gpu_test") != *.* ]] || continue  # not gtest's .cmake lists
+  filter=()
+  [[ $gpu_test == "$tests" ]] &&
+    filter=(--gtest_filter='CudaBackend.RandomSweep:CudaBackend.OutOfRange*:CudaBackend.NamedShapes')
+  step "memcheck-$(basename "$gpu_test" | sed 's/^test_cuda_//')" memcheck.log \
+    compute-sanitizer --tool memcheck --error-exitcode 9 "$gpu_test" "${filter[@]}"
+done
 # The README's main job on this hardware: the CLI's default verification and benchmark.
 step cli-verify cli.log timeout 300 "$build/bin/ropekit" verify
 step cli-bench cli.log timeout 300 "$build/bin/ropekit" bench
-step gpu-bench gpu_bench.log timeout 400 "$build/bin/ropekit_gpu_bench" ${GPU_BENCH_ARGS:-}
-# Counters of single calls (decode and prefill; ropekit, naive, touch); the clocks are left alone.
-[[ ${ROPEKIT_NCU:-0} == 1 ]] &&
-  step ncu ncu.log ncu --clock-control none --kernel-name regex:'rotary|naive|touch' \
-    --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
-    --section LaunchStats --section WarpStateStats --section SchedulerStats \
-    "$build/bin/ropekit_gpu_bench" --profile
+step "$gpu_bench_step" gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" \
+  "$build/bin/ropekit_gpu_bench" "${gpu_bench_args[@]}"
 ((run_torch_bench)) &&
   step torch-bench torch_bench.log env PYTHONUNBUFFERED=1 python3 "$repo/bench/gpu/torch_bench.py" \
     --library "$build/src/libropekit.so"
@@ -118,8 +128,8 @@ if ((run_bench_only)); then
     [[ -x $gpu_test && $(basename "$gpu_test") != *.* ]] || continue  # not gtest's .cmake lists
     step "$(basename "$gpu_test")" ctest.log timeout 240 "$gpu_test"  # a hang costs device time
   done
-  step gpu-bench gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" "$build/bin/ropekit_gpu_bench" \
-    ${GPU_BENCH_ARGS:-}
+  step "$gpu_bench_step" gpu_bench.log timeout "${GPU_BENCH_TIMEOUT:-400}" \
+    "$build/bin/ropekit_gpu_bench" "${gpu_bench_args[@]}"
 fi
 
 if ((run_python)); then
@@ -141,10 +151,15 @@ fi
 echo
 if ((run_cpp || run_bench_only)); then
 echo "=== GPU benchmark (ropekit vs naive vs copy of the same bytes)"
-sed -n '/^shape /,/^$/p' "$out/gpu_bench.log" 2>/dev/null
-grep -E '^(PASS|FAIL)' "$out/gpu_bench.log" 2>/dev/null
+sed -n '/^plain RoPE/,/^$/p' "$out/gpu_bench.log" 2>/dev/null
 echo "=== MRoPE vs plain"
-sed -n '/^multimodal RoPE/,/^$/p' "$out/gpu_bench.log" 2>/dev/null  # both MRoPE tables
+sed -n '/^multimodal RoPE/,/^$/p' "$out/gpu_bench.log" 2>/dev/null
+grep -E 'MISMATCH|DIFFER|^gpu_bench:' "$out/gpu_bench.log" 2>/dev/null
+grep -E '^(PASS|FAIL)' "$out/gpu_bench.log" 2>/dev/null
+if [[ -f $baseline ]]; then
+  echo "=== A/B against $baseline"
+  sed -n '/^A\/B: /,/^AB /p' "$out/gpu_bench.log" 2>/dev/null
+fi
 echo "=== PyTorch benchmark"
 sed -n '/^shape /,$p' "$out/torch_bench.log" 2>/dev/null | head -40
 grep -E 'tests? (passed|failed)|Skipped|CudaBackend.*(SKIPPED|FAILED)' "$out/ctest.log" 2>/dev/null | tail -5

@@ -15,28 +15,52 @@
 #include <string>
 #include <vector>
 
-#include "core/numeric.hpp"
-#include "cpu/cpu_kernels.hpp"
+#include "common/model_shapes.hpp"
 #include "ropekit/ropekit.hpp"
 
 namespace {
 
 using namespace ropekit;
 
+// A shape of the one table (tools/common/model_shapes.hpp) with the dtype of q and k.
 struct Shape {
-  const char* name;
+  std::string name;
   int64_t heads, kv_heads, head_size, rotary_dim;
   bool is_neox;
-  DType x_dtype = DType::bfloat16;
+  DType x_dtype;
 };
 
-// Heads and rotary dims from each model's config.json (see /work/shared/ROPE_SPEC.md, section 5).
-constexpr Shape kShapes[] = {
-    {"llama3-8b", 32, 8, 128, 128, true},  // Llama-3.1-8B
-    {"glm4-9b", 32, 2, 128, 64, false},    // GLM-4-9B: partial rotary 0.5, interleaved pairs
-    {"neox-20b", 64, 64, 96, 24, true},    // GPT-NeoX-20B: rotary_pct 0.25
-    {"llama3-8b-fp16", 32, 8, 128, 128, true, DType::float16},  // float16 q/k: another code path
-};
+Shape shape_of(const char* name, DType x_dtype = DType::bfloat16) {
+  const shapes::ModelShape* s = shapes::find_model_shape(name);
+  if (s == nullptr) throw Error(std::string("no shape ") + name + " in model_shapes.hpp");
+  return {std::string(s->name) + (x_dtype == DType::float16 ? "-fp16" : ""),
+          s->num_heads, s->num_kv_heads, s->head_size, s->rotary_dim, s->is_neox, x_dtype};
+}
+
+// GLM-4 for GPT-J pairs on a partial rotary part, NeoX-20B for a narrow one, float16 q/k for the
+// other conversion path.
+const Shape kShapes[] = {shape_of("llama3-8b"), shape_of("glm4-9b"), shape_of("neox-20b"),
+                         shape_of("llama3-8b", DType::float16)};
+
+// Round to nearest even, as the library rounds its results.
+uint16_t to_bf16_bits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return uint16_t((bits + 0x7fff + ((bits >> 16) & 1)) >> 16);
+}
+
+uint16_t to_f16_bits(float value) {  // values here are normal halves in [-2, 2)
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const uint32_t sign = (bits >> 16) & 0x8000;
+  const int32_t exponent = int32_t((bits >> 23) & 0xff) - 127 + 15;
+  if (exponent <= 0) return uint16_t(sign);  // below half's normal range: flushed, never used
+  uint32_t mantissa = bits & 0x7fffff;
+  uint32_t half = sign | (uint32_t(exponent) << 10) | (mantissa >> 13);
+  const uint32_t rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) ++half;
+  return uint16_t(half);
+}
 constexpr int64_t kTokens = 4096;
 constexpr int64_t kMaxPosition = 8192;
 
@@ -55,8 +79,7 @@ class Buffers {
     query_.resize(size_t(kTokens * shape.heads * shape.head_size));
     key_.resize(size_t(kTokens * shape.kv_heads * shape.head_size));
     const auto to_16_bits = [&](float v) {
-      return shape.x_dtype == DType::float16 ? detail::float_to_f16(v).bits
-                                             : detail::float_to_bf16(v).bits;
+      return shape.x_dtype == DType::float16 ? to_f16_bits(v) : to_bf16_bits(v);
     };
     for (auto& x : query_) x = to_16_bits(values(rng));
     for (auto& x : key_) x = to_16_bits(values(rng));
@@ -127,10 +150,10 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   const char* threads = std::getenv("OMP_NUM_THREADS");
   benchmark::AddCustomContext("OMP_NUM_THREADS", threads ? threads : "(unset: all cores)");
-  benchmark::AddCustomContext("ropekit_cpu_isa",
-                              detail::cpu::to_string(detail::cpu::selected_isa()));
+  const char* isa = std::getenv("ROPEKIT_CPU_ISA");
+  benchmark::AddCustomContext("ROPEKIT_CPU_ISA", isa ? isa : "(unset: the best this CPU runs)");
   for (const Shape& shape : kShapes) {
-    const std::string name = shape.name;
+    const std::string& name = shape.name;
     benchmark::RegisterBenchmark((name + "/reference").c_str(), bench_backend, shape,
                                  Backend::reference)
         ->Unit(benchmark::kMillisecond)

@@ -13,15 +13,16 @@ import math
 import statistics
 import sys
 
+from pathlib import Path
+
 import torch
 
-SHAPES = [  # name, heads, kv heads, head size, rotary dim, neox
-    ("llama3-8b", 32, 8, 128, 128, True),
-    ("glm4-9b", 32, 2, 128, 64, False),
-    ("llama3-70b-tp8", 8, 1, 128, 128, True),
-    ("deepseek-v3-rope-tp8", 16, 1, 64, 64, False),
-    ("neox-20b", 64, 64, 96, 24, True),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+from model_shapes import find_model_shape  # noqa: E402  (the one table, tools/common)
+
+# name, heads, kv heads, head size, rotary dim, neox: the plain-RoPE shapes of gpu_bench.
+SHAPES = [tuple(find_model_shape(name))[:6]
+          for name in ("llama3-8b", "glm4-9b", "llama3-70b-tp8", "deepseek-v3-rope-tp8", "neox-20b")]
 MAX_POSITION = 131072
 
 

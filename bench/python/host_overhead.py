@@ -22,6 +22,7 @@ import torch
 
 import ropekit
 import ropekit.torch_ops
+from model_shapes import find_model_shape  # the one table, tools/common (this folder)
 
 LIMIT = 2.0
 
@@ -99,9 +100,11 @@ def main():
 
     one = torch.ones(1, device=device)
     accumulator = torch.zeros(1, device=device)
-    # Llama-3.1-8B decode of one token (32 q heads, 8 kv heads, head 128, bf16): the shape an
-    # engine calls the op with at its smallest, where host overhead matters most.
-    positions, query, key, head_size, cache = problem(device, 1, 32, 8, 128, torch.bfloat16)
+    # Llama-3.1-8B decode of one token (bf16): the shape an engine calls the op with at its
+    # smallest, where host overhead matters most.
+    shape = find_model_shape("llama3-8b")
+    positions, query, key, head_size, cache = problem(device, 1, shape.heads, shape.kv_heads,
+                                                      shape.head_size, torch.bfloat16)
     rope = ropekit.RotaryEmbedding(head_size, head_size, 4096, 500000.0, dtype=torch.bfloat16).to(device)
 
     calls = {
@@ -124,7 +127,8 @@ def main():
     print(f"# ropekit host overhead: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"{device_name}, torch {torch.__version__}, ropekit {ropekit.__version__} "
           f"(commit {commit()}, torch kernels: {ropekit.torch_ops.KERNELS})")
-    print("# problem: 1 token, 32/8 heads, head_size 128, bfloat16 (Llama-3.1-8B decode)")
+    print(f"# problem: 1 token, {shape.heads}/{shape.kv_heads} heads, head_size {shape.head_size}, "
+          "bfloat16 (Llama-3.1-8B decode)")
     print(f"# command: python3 bench/python/host_overhead.py --device {args.device} "
           f"--iterations {args.iterations} --repeats {args.repeats}")
     print()
