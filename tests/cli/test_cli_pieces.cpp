@@ -10,7 +10,7 @@
 #include "bench_traffic.hpp"
 #include "compare_outputs.hpp"
 #include "element_access.hpp"
-#include "model_shapes.hpp"
+#include "common/model_shapes.hpp"
 #include "problem_buffers.hpp"
 #include "verify_cases.hpp"
 
@@ -141,18 +141,22 @@ TEST(BytesMoved, CountsSectorsOfRotaryPartsCacheRowsAndPositions) {
   spec.tokens = 1;
   spec.x_dtype = spec.cache_dtype = DType::bfloat16;
   spec.max_position = 1000;
+  const auto use_shape = [&spec](std::string_view name) {
+    const shapes::ModelShape* shape = shapes::find_model_shape(name);
+    ASSERT_NE(shape, nullptr) << name;
+    spec.num_heads = shape->num_heads;
+    spec.num_kv_heads = shape->num_kv_heads;
+    spec.head_size = shape->head_size;
+    spec.rotary_dim = shape->rotary_dim;
+  };
   // llama3-8b: each head's 128 bf16 = 256 bytes = 8 sectors, read and written; 32 + 8 heads;
   // one 256-byte cache row; 8 bytes of positions occupy one sector.
-  const ModelShape& llama = find_model_shape("llama3-8b");
-  spec.num_heads = llama.num_heads;
-  spec.num_kv_heads = llama.num_kv_heads;
-  spec.head_size = spec.rotary_dim = 128;
+  use_shape("llama3-8b");
   EXPECT_EQ(bytes_moved(ProblemBuffers(*ops, spec, fresh_seed())), 2 * 40 * 256 + 256 + 32);
   // neox-20b: 24 rotary bf16 = 48 bytes at the start of 192-byte heads: 2 sectors; the 48-byte
-  // cache row at position p starts at 48p, 0 or 16 bytes into a sector: 2 sectors either way.
-  spec.num_heads = spec.num_kv_heads = 64;
-  spec.head_size = 96;
-  spec.rotary_dim = 24;
+  // cache row at position p starts at 48p, 0 or 16 bytes into a sector: 2 sectors either way;
+  // 64 + 64 heads.
+  use_shape("neox-20b");
   EXPECT_EQ(bytes_moved(ProblemBuffers(*ops, spec, fresh_seed())), 2 * 128 * 64 + 64 + 32);
 }
 

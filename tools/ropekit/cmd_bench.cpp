@@ -12,7 +12,7 @@
 #include "commands.hpp"
 #include "compare_outputs.hpp"
 #include "dtype_names.hpp"
-#include "model_shapes.hpp"
+#include "hf_config_shape.hpp"
 #include "problem_buffers.hpp"
 #include "progress.hpp"
 
@@ -51,15 +51,17 @@ struct BenchOptions {
 
 // The shapes to run: --shape names (the default set when neither --shape nor --config is given),
 // then one shape per --config file.
-std::vector<ModelShape> expand_shapes(const BenchOptions& options) {
+std::vector<BenchShape> expand_shapes(const BenchOptions& options) {
   std::vector<std::string> names = options.shapes;
-  if (names.empty() && options.configs.empty()) names = default_shape_names();
-  std::vector<ModelShape> expanded;
+  if (names.empty() && options.configs.empty())
+    names.assign(std::begin(shapes::kDefaultBenchShapes), std::end(shapes::kDefaultBenchShapes));
+  std::vector<BenchShape> expanded;
   for (const std::string& name : names) {
     if (name == "all") {
-      for (const ModelShape& shape : model_shapes()) expanded.push_back(shape);
+      for (const shapes::ModelShape& shape : shapes::kModelShapes)
+        expanded.push_back({std::string(shape.name), shape});
     } else {
-      expanded.push_back(find_model_shape(name));  // throws naming --shape
+      expanded.push_back(table_shape(name));
     }
   }
   for (const std::string& path : options.configs) expanded.push_back(shape_from_hf_config(path));
@@ -78,16 +80,16 @@ class BenchRun {
       : options_(options), devices_(devices), backends_(std::move(backends)) {}
 
   std::vector<BenchRow> run() {
-    const std::vector<ModelShape> shapes = expand_shapes(options_);
-    Progress progress(int(shapes.size() * options_.tokens.size() * backends_.size()),
+    const std::vector<BenchShape> bench_shapes = expand_shapes(options_);
+    Progress progress(int(bench_shapes.size() * options_.tokens.size() * backends_.size()),
                       !options_.quiet);
     std::vector<BenchRow> rows;
-    for (const ModelShape& shape : shapes) {
+    for (const BenchShape& shape : bench_shapes) {
       const std::string& name = shape.name;
       const std::vector<unsigned char> cache =
-          make_rope_cache_bytes(options_.max_position, shape.rotary_dim, options_.cache_dtype);
+          make_rope_cache_bytes(options_.max_position, shape.dims.rotary_dim, options_.cache_dtype);
       for (int64_t tokens : options_.tokens) {
-        const ProblemSpec spec = make_spec(shape, tokens);
+        const ProblemSpec spec = make_spec(shape.dims, tokens);
         const uint64_t seed = options_.seed + uint64_t(rows.size());
         // The oracle: the reference backend on the host, on the same bytes every backend gets.
         ProblemBuffers oracle(devices_.host(), spec, seed, &cache);
@@ -106,7 +108,7 @@ class BenchRun {
   }
 
  private:
-  ProblemSpec make_spec(const ModelShape& shape, int64_t tokens) const {
+  ProblemSpec make_spec(const shapes::ModelShape& shape, int64_t tokens) const {
     ProblemSpec spec;
     spec.tokens = tokens;
     spec.num_heads = shape.num_heads;
@@ -122,7 +124,7 @@ class BenchRun {
     return spec;
   }
 
-  BenchRow measure(const ModelShape& shape, const ProblemSpec& spec, Backend backend,
+  BenchRow measure(const BenchShape& shape, const ProblemSpec& spec, Backend backend,
                    uint64_t seed, const std::vector<unsigned char>& cache, ProblemBuffers& oracle,
                    const std::vector<std::vector<unsigned char>>& expected,
                    std::map<std::string, double>& copy_seconds) {
@@ -224,10 +226,14 @@ void add_bench_command(CLI::App& app) {
                "memcpy, max error vs the reference backend");
 
   std::vector<std::string> shape_names{"all"};
-  for (const ModelShape& shape : model_shapes()) shape_names.push_back(shape.name);
+  for (const shapes::ModelShape& shape : shapes::kModelShapes)
+    shape_names.emplace_back(shape.name);
+  std::string default_shapes;
+  for (std::string_view name : shapes::kDefaultBenchShapes)
+    default_shapes += (default_shapes.empty() ? "" : ", ") + std::string(name);
   bench->add_option("--shape", options->shapes,
-                    "Model shape(s), repeatable or comma-separated, or 'all' "
-                    "(default: llama3-8b, glm4-9b, neox-20b, deepseek-v3)")
+                    "Model shape(s), repeatable or comma-separated, or 'all' (default: " +
+                        default_shapes + "; MRoPE models run as text)")
       ->delimiter(',')
       ->check(CLI::IsMember(shape_names));
   bench->add_option("--config", options->configs,

@@ -1,4 +1,4 @@
-#include "model_shapes.hpp"
+#include "hf_config_shape.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -11,29 +11,13 @@
 
 namespace ropekit::cli {
 
-const std::vector<ModelShape>& model_shapes() {
-  // Heads, head_size and rotary_dim from each model's config.json (see ROPE_SPEC.md section 5).
-  static const std::vector<ModelShape> shapes{
-      {"llama3-8b", 32, 8, 128, 128, true},
-      {"glm4-9b", 32, 2, 128, 64, false},      // partial_rotary_factor 0.5, interleaved pairs
-      {"neox-20b", 64, 64, 96, 24, true},      // rotary_pct 0.25
-      // Rope part of MLA: 128 query heads over 8 GPUs (tp8), one rope key shared by all heads.
-      {"deepseek-v3", 16, 1, 64, 64, false},
-      {"llama3-70b-tp8", 8, 1, 128, 128, true},  // 64/8 heads split over 8 GPUs
-  };
-  return shapes;
-}
-
-std::vector<std::string> default_shape_names() {
-  return {"llama3-8b", "glm4-9b", "neox-20b", "deepseek-v3"};
-}
-
-const ModelShape& find_model_shape(const std::string& name) {
-  for (const ModelShape& shape : model_shapes())
-    if (shape.name == name) return shape;
+BenchShape table_shape(std::string_view name) {
+  if (const shapes::ModelShape* shape = shapes::find_model_shape(name))
+    return {std::string(shape->name), *shape};
   std::string known;
-  for (const ModelShape& shape : model_shapes()) known += (known.empty() ? "" : ", ") + shape.name;
-  throw Error("--shape: expected one of " + known + " or all, got '" + name + "'");
+  for (const shapes::ModelShape& shape : shapes::kModelShapes)
+    known += (known.empty() ? "" : ", ") + std::string(shape.name);
+  throw Error("--shape: expected one of " + known + " or all, got '" + std::string(name) + "'");
 }
 
 namespace {
@@ -71,7 +55,7 @@ std::pair<int64_t, int64_t> heads_of(const nlohmann::json& document) {
 
 }  // namespace
 
-ModelShape shape_from_hf_config(const std::string& path) {
+BenchShape shape_from_hf_config(const std::string& path) {
   try {
     // Read once: the rope fields and the head counts come from the same text.
     std::ifstream file(path);
@@ -79,13 +63,13 @@ ModelShape shape_from_hf_config(const std::string& path) {
     const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
     const RopeConfig rope = parse_hf_config(text);
     const auto [heads, kv_heads] = heads_of(nlohmann::json::parse(text));
-    ModelShape shape;
+    BenchShape shape;
     shape.name = std::filesystem::path(path).stem().string();
-    shape.num_heads = heads;
-    shape.num_kv_heads = kv_heads;
-    shape.head_size = rope.head_size;
-    shape.rotary_dim = rope.rotary_dim;
-    shape.is_neox = rope.is_neox;
+    shape.dims.num_heads = heads;
+    shape.dims.num_kv_heads = kv_heads;
+    shape.dims.head_size = rope.head_size;
+    shape.dims.rotary_dim = rope.rotary_dim;
+    shape.dims.is_neox = rope.is_neox;
     return shape;
   } catch (const nlohmann::json::exception& error) {
     throw Error("--config " + path + ": " + error.what());
