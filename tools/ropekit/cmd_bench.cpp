@@ -1,19 +1,17 @@
-// `ropekit bench`: time per call, bandwidth, fraction of a memcpy and error vs the reference for
-// real model shapes on every available backend.
+// `ropekit bench`: time per call, bandwidth, fraction of a memcpy and error against the float64
+// checker for real model shapes on every available backend.
 #include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <map>
 #include <random>
 
-#include "backend_devices.hpp"
 #include "bench_report.hpp"
-#include "bench_traffic.hpp"
+#include "cli_names.hpp"
 #include "commands.hpp"
-#include "compare_outputs.hpp"
-#include "dtype_names.hpp"
+#include "common/oracle_check.hpp"
+#include "device_ops.hpp"
 #include "hf_config_shape.hpp"
-#include "problem_buffers.hpp"
 #include "progress.hpp"
 
 namespace ropekit::cli {
@@ -84,76 +82,61 @@ class BenchRun {
     Progress progress(int(bench_shapes.size() * options_.tokens.size() * backends_.size()),
                       !options_.quiet);
     std::vector<BenchRow> rows;
-    for (const BenchShape& shape : bench_shapes) {
-      const std::string& name = shape.name;
-      const std::vector<unsigned char> cache =
-          make_rope_cache_bytes(options_.max_position, shape.dims.rotary_dim, options_.cache_dtype);
+    for (const BenchShape& shape : bench_shapes)
       for (int64_t tokens : options_.tokens) {
-        const ProblemSpec spec = make_spec(shape.dims, tokens);
+        const check::Case c = make_case(shape.dims, tokens);
+        // Every backend gets the same bytes: the same case and seed.
         const uint64_t seed = options_.seed + uint64_t(rows.size());
-        // The oracle: the reference backend on the host, on the same bytes every backend gets.
-        ProblemBuffers oracle(devices_.host(), spec, seed, &cache);
-        rotary_embedding(oracle.args(Backend::reference));
-        const auto expected = oracle.download();
-        oracle.restore();
         std::map<std::string, double> copy_seconds;  // per device, for this row's bytes
         for (Backend backend : backends_) {
-          progress.step(name + " T=" + std::to_string(tokens) + " " + to_string(backend));
-          rows.push_back(measure(shape, spec, backend, seed, cache, oracle, expected,
-                                 copy_seconds));
+          progress.step(shape.name + " T=" + std::to_string(tokens) + " " + to_string(backend));
+          rows.push_back(measure(shape, c, backend, seed, copy_seconds));
         }
       }
-    }
     return rows;
   }
 
  private:
-  ProblemSpec make_spec(const shapes::ModelShape& shape, int64_t tokens) const {
-    ProblemSpec spec;
-    spec.tokens = tokens;
-    spec.num_heads = shape.num_heads;
-    spec.num_kv_heads = shape.num_kv_heads;
-    spec.head_size = shape.head_size;
-    spec.rotary_dim = shape.rotary_dim;
-    spec.is_neox = shape.is_neox;
-    spec.x_dtype = options_.dtype;
-    spec.cache_dtype = options_.cache_dtype;
-    spec.positions_dtype = DType::int64;
-    spec.max_position = options_.max_position;
-    spec.fused_qkv = options_.fused_qkv;
-    return spec;
+  check::Case make_case(const shapes::ModelShape& shape, int64_t tokens) const {
+    check::Case c;
+    c.tokens = tokens;
+    c.num_heads = shape.num_heads;
+    c.num_kv_heads = shape.num_kv_heads;
+    c.head_size = shape.head_size;
+    c.rotary_dim = shape.rotary_dim;
+    c.is_neox = shape.is_neox;
+    c.x_dtype = options_.dtype;
+    c.cache_dtype = options_.cache_dtype;
+    c.positions_dtype = DType::int64;
+    c.max_position = options_.max_position;
+    c.fused_qkv = options_.fused_qkv;
+    c.rope_cache = true;  // timing repeats the call in place
+    return c;
   }
 
-  BenchRow measure(const BenchShape& shape, const ProblemSpec& spec, Backend backend,
-                   uint64_t seed, const std::vector<unsigned char>& cache, ProblemBuffers& oracle,
-                   const std::vector<std::vector<unsigned char>>& expected,
+  BenchRow measure(const BenchShape& shape, const check::Case& c, Backend backend, uint64_t seed,
                    std::map<std::string, double>& copy_seconds) {
     DeviceOps& ops = devices_.for_backend(backend);
     BenchRow row;
     row.shape = shape.name;
-    row.tokens = spec.tokens;
-    row.dtype = to_string(spec.x_dtype);
-    row.cache_dtype = to_string(spec.cache_dtype);
+    row.tokens = c.tokens;
+    row.dtype = to_string(c.x_dtype);
+    row.cache_dtype = to_string(c.cache_dtype);
     row.backend = to_string(backend);
     row.device = ops.name();
 
-    // The reference times itself on the oracle's buffers; other backends get their own copy.
-    std::unique_ptr<ProblemBuffers> own;
-    ProblemBuffers* problem = &oracle;
-    if (backend != Backend::reference) {
-      own = std::make_unique<ProblemBuffers>(ops, spec, seed, &cache);
-      problem = own.get();
-      rotary_embedding(problem->args(backend));
-      const Comparison comparison = compare_with_reference(*problem, expected, problem->download());
-      row.compared = true;
-      row.max_abs_error = comparison.max_abs_error;
-      row.max_error_ratio = comparison.max_error_ratio;
-      if (!comparison.passed())
-        row.note = "MISMATCH: " + std::to_string(comparison.mismatches) + " elements";
-    }
-    row.bytes = bytes_moved(*problem);
+    // One checked call first, then the timed ones on the same (rotated) data.
+    check::Problem problem = check::make_problem(c, seed);
+    DeviceProblem device(ops, problem);
+    const RotaryArgs args = device.args(backend);
+    rotary_embedding(args);
+    device.download();
+    const check::CheckReport report = check::check_against_oracle(problem);
+    row.max_abs_error = report.max_abs_error;
+    row.max_error_ratio = report.max_error_ratio;
+    if (!report.passed()) row.note = "MISMATCH: " + std::to_string(report.mismatches) + " elements";
+    row.bytes = bytes_moved(problem);
 
-    const RotaryArgs args = problem->args(backend);
     const std::function<void()> call = [&args] { rotary_embedding(args); };
     if (backend == Backend::reference) {
       row.repetitions = options_.repetitions == 0
@@ -212,7 +195,7 @@ void run_bench(const BenchOptions& options_in) {
     print_table(std::cout, setup, rows);
   for (const BenchRow& row : rows)
     if (row.note.rfind("MISMATCH", 0) == 0)
-      throw Error(row.backend + " differs from the reference on " + row.shape +
+      throw Error(row.backend + " differs from the float64 checker on " + row.shape +
                   " T=" + std::to_string(row.tokens) + " (" + row.note + ")");
 }
 
@@ -223,7 +206,7 @@ void add_bench_command(CLI::App& app) {
   options->seed = std::random_device{}();
   CLI::App* bench = app.add_subcommand(
       "bench", "Time every backend on real model shapes: time per call, GB/s, fraction of a "
-               "memcpy, max error vs the reference backend");
+               "memcpy, max error against a float64 computation of the rotation");
 
   std::vector<std::string> shape_names{"all"};
   for (const shapes::ModelShape& shape : shapes::kModelShapes)
