@@ -1,7 +1,7 @@
 // Memory, copies and timing on one device, so `ropekit bench` and `ropekit verify` run the same
-// code for every backend: the host implementation in host_ops.cpp, the CUDA one in cuda_ops.cpp
-// (built only with the CUDA backend); which device serves which backend, and a problem's buffers
-// copied to a device, in device_ops.cpp.
+// code for every backend: the host implementation in device_ops.cpp, the CUDA one in cuda_ops.cpp
+// (built only with the CUDA backend); which device serves which backend; a problem's buffers
+// copied to a device.
 #pragma once
 #include <cstddef>
 #include <functional>
