@@ -3,6 +3,7 @@
 // anywhere, a NaN, and any write outside the rotary parts. Plus the coverage of the random cases.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -152,6 +153,26 @@ TEST(OracleCheck, CatchesChangedPositionsAndCache) {
   Problem changed_cache = rotated_by_reference(c);
   changed_cache.cache.set(7, changed_cache.cache.get(7) + 0.5);
   EXPECT_EQ(check_against_oracle(changed_cache).mismatches, 1);
+}
+
+// Bench runs several backends on one problem, restoring it in between.
+TEST(HostProblem, RestoreUndoesARun) {
+  for (bool out_of_place : {false, true}) {
+    Case c = partial_rotary_case(DType::bfloat16);
+    c.fused_qkv = !out_of_place;
+    c.out_of_place = out_of_place;
+    Problem problem = rotated_by_reference(c);
+    problem.restore();
+    const std::vector<unsigned char>& input = out_of_place ? problem.query.storage
+                                                           : problem.qkv.storage;
+    EXPECT_TRUE(std::equal(input.begin(), input.end(), problem.snapshot.begin()));
+    if (out_of_place) {
+      for (int64_t i = 0; i < problem.query_out.view.numel(); ++i)
+        ASSERT_TRUE(std::isnan(problem.query_out.get(i))) << "query_out element " << i;
+    }
+    rotary_embedding(problem.args(Backend::cpu));
+    EXPECT_EQ(check_result(problem), "") << (out_of_place ? "out of place" : "in place");
+  }
 }
 
 TEST(RandomCases, NineConsecutiveCasesCoverEveryDtypePair) {

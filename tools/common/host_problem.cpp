@@ -1,5 +1,6 @@
 #include "host_problem.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -196,6 +197,25 @@ RotaryArgs Problem::args(Backend backend) const {
     if (c.num_kv_heads > 0) a.key_out = head_view(out, key_out, 0, c.num_kv_heads, c.head_size);
   }
   return a;
+}
+
+void Problem::restore() {
+  // Copies into the existing storage: the views keep pointing at it.
+  const auto copy_from = [](const std::vector<unsigned char>& source, size_t offset,
+                            HostTensor& target) {
+    std::copy_n(source.begin() + std::ptrdiff_t(offset), target.storage.size(),
+                target.storage.begin());
+  };
+  copy_from(positions_snapshot, 0, positions);
+  copy_from(cache_snapshot, 0, cache);
+  if (c.fused_qkv) {
+    copy_from(snapshot, 0, qkv);
+  } else {
+    copy_from(snapshot, 0, query);
+    if (c.num_kv_heads > 0) copy_from(snapshot, query.storage.size(), key);
+  }
+  for (HostTensor* output : {&query_out, &key_out})
+    if (!output->storage.empty()) fill_poison(*output);
 }
 
 std::vector<HostTensor*> Problem::buffers() {

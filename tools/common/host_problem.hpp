@@ -42,6 +42,9 @@ struct Problem {
   std::vector<unsigned char> positions_snapshot, cache_snapshot;  // read-only: must not change
 
   RotaryArgs args(Backend backend) const;
+  // Undoes a run: inputs, positions and cache back to their snapshots, outputs poisoned again, so
+  // that another backend can run on the same data without drawing (or building) it again.
+  void restore();
   // Every buffer that holds data (for copies to and from a device).
   std::vector<HostTensor*> buffers();
   std::vector<const HostTensor*> buffers() const;

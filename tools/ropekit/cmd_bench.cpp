@@ -164,13 +164,14 @@ class BenchRun {
     std::vector<BenchRow> rows;
     for (const BenchShape& shape : bench_shapes)
       for (int64_t tokens : options_.tokens) {
-        const check::Case c = make_case(shape.dims, tokens);
-        // Every backend gets the same bytes: the same case and seed.
-        const uint64_t seed = options_.seed + uint64_t(rows.size());
+        // Every backend gets the same bytes: the problem restored after each.
+        check::Problem problem = check::make_problem(make_case(shape.dims, tokens),
+                                                     options_.seed + uint64_t(rows.size()));
         std::map<std::string, double> copy_seconds;  // per device, for this row's bytes
         for (Backend backend : backends_) {
           progress.step(shape.name + " T=" + std::to_string(tokens) + " " + to_string(backend));
-          rows.push_back(measure(shape, c, backend, seed, copy_seconds));
+          rows.push_back(measure(shape, problem, backend, copy_seconds));
+          problem.restore();
         }
       }
     return rows;
@@ -194,8 +195,9 @@ class BenchRun {
     return c;
   }
 
-  BenchRow measure(const BenchShape& shape, const check::Case& c, Backend backend, uint64_t seed,
+  BenchRow measure(const BenchShape& shape, check::Problem& problem, Backend backend,
                    std::map<std::string, double>& copy_seconds) {
+    const check::Case& c = problem.c;
     DeviceOps& ops = devices_.for_backend(backend);
     BenchRow row;
     row.shape = shape.name;
@@ -206,7 +208,6 @@ class BenchRun {
     row.device = ops.name();
 
     // One checked call first, then the timed ones on the same (rotated) data.
-    check::Problem problem = check::make_problem(c, seed);
     DeviceProblem device(ops, problem);
     const RotaryArgs args = device.args(backend);
     rotary_embedding(args);
