@@ -77,9 +77,7 @@ class HostOps final : public DeviceOps {
 
 }  // namespace
 
-std::unique_ptr<DeviceOps> make_host_ops() { return std::make_unique<HostOps>(); }
-
-BackendDevices::BackendDevices() : host_(make_host_ops()) {
+BackendDevices::BackendDevices() : host_(std::make_unique<HostOps>()) {
   if (backend_available(Backend::cuda)) cuda_ = make_cuda_ops();
 }
 

@@ -33,7 +33,6 @@ class DeviceOps {
   virtual double seconds_per_copy(size_t bytes, int repetitions) = 0;
 };
 
-std::unique_ptr<DeviceOps> make_host_ops();
 // nullptr when this build has no CUDA backend or no device is visible.
 std::unique_ptr<DeviceOps> make_cuda_ops();
 
