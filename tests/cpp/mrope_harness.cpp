@@ -45,16 +45,7 @@ void check_tensor(const MropeCase& c, const MropeRun& r, const HostTensor& out,
 }  // namespace
 
 int oracle_stream(int64_t i, const std::array<int64_t, 3>& section, bool interleaved) {
-  if (!interleaved) {
-    int64_t end = 0;
-    for (int stream = 0; stream < 3; ++stream) {
-      end += section[stream];
-      if (i < end) return stream;
-    }
-    return 2;
-  }
-  const int candidate = static_cast<int>(i % 3);
-  return candidate != 0 && i < 3 * section[candidate] ? candidate : 0;
+  return check::mrope_stream(i, section, interleaved);
 }
 
 MropeRun make_run(const MropeCase& c, std::mt19937_64& rng) {

@@ -155,6 +155,43 @@ TEST(OracleCheck, CatchesChangedPositionsAndCache) {
   EXPECT_EQ(check_against_oracle(changed_cache).mismatches, 1);
 }
 
+// Multimodal RoPE: each frequency's cache row comes from its own position stream, so a result
+// computed with the other stream rule (split vs interleaved) must fail.
+TEST(OracleCheck, FollowsEachFrequencysPositionStream) {
+  for (bool interleaved : {false, true}) {
+    Case c = partial_rotary_case(DType::float32);
+    c.mrope_section = {8, 4, 4};
+    c.mrope_interleaved = interleaved;
+    c.max_position = 4096;  // distinct positions per stream, almost surely
+    Problem right = make_problem(c, fresh_seed());
+    rotary_embedding(right.args(Backend::reference));
+    const CheckReport report = check_against_oracle(right);
+    EXPECT_TRUE(report.passed()) << report.first_mismatches;
+    EXPECT_EQ(report.rotated_elements, 7 * 6 * 32);
+
+    Problem wrong = make_problem(c, fresh_seed());
+    RotaryArgs args = wrong.args(Backend::reference);
+    args.mrope_interleaved = !interleaved;
+    rotary_embedding(args);
+    EXPECT_GT(check_against_oracle(wrong).mismatches, 0) << (interleaved ? "interleaved" : "split");
+  }
+}
+
+TEST(RandomCases, SweepsIncludeValidMropeCases) {
+  std::mt19937_64 rng(fresh_seed());
+  int mrope_cases = 0;
+  for (int64_t index = 0; index < 400; ++index) {
+    const Case c = random_case(rng, index);
+    if (!c.mrope()) continue;
+    ++mrope_cases;
+    EXPECT_EQ(c.batch, 0);
+    EXPECT_TRUE(c.is_neox);
+    EXPECT_EQ(c.mrope_section[0] + c.mrope_section[1] + c.mrope_section[2], c.rotary_dim / 2);
+  }
+  EXPECT_GT(mrope_cases, 0);
+  for (int i = 0; i < 400; ++i) EXPECT_FALSE(random_case(rng).mrope());
+}
+
 // Bench runs several backends on one problem, restoring it in between.
 TEST(HostProblem, RestoreUndoesARun) {
   for (bool out_of_place : {false, true}) {

@@ -138,8 +138,9 @@ Problem make_problem(const Case& c, uint64_t seed) {
   UniformSource source(seed);
   Problem p;
   p.c = c;
-  p.positions = c.batch > 0 ? make_host_tensor(c.positions_dtype, {c.batch, c.tokens})
-                            : make_host_tensor(c.positions_dtype, {c.tokens});
+  p.positions = c.mrope()     ? make_host_tensor(c.positions_dtype, {3, c.tokens})
+                : c.batch > 0 ? make_host_tensor(c.positions_dtype, {c.batch, c.tokens})
+                              : make_host_tensor(c.positions_dtype, {c.tokens});
   for (int64_t i = 0; i < p.positions.view.numel(); ++i)
     p.positions.set(i, double(source.bits() % uint64_t(c.max_position)));
   p.positions_snapshot = p.positions.storage;
@@ -191,6 +192,10 @@ RotaryArgs Problem::args(Backend backend) const {
   a.is_neox = c.is_neox;
   a.inverse = c.inverse;
   a.backend = backend;
+  if (c.mrope()) {
+    a.mrope_section = c.mrope_section;
+    a.mrope_interleaved = c.mrope_interleaved;
+  }
   if (c.out_of_place) {
     const Case out = output_layout(c);
     a.query_out = head_view(out, query_out, 0, c.num_heads, c.head_size);

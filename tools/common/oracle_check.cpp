@@ -70,11 +70,17 @@ class Checker {
     const int64_t cache_row_stride = p_.cache.view.strides[0];
     for (int64_t b = 0; b < std::max<int64_t>(c_.batch, 1); ++b)
       for (int64_t s = 0; s < c_.tokens; ++s) {
-        const auto position = int64_t(read_element(c_.positions_dtype, p_.positions_snapshot.data(),
-                                                   b * c_.tokens + s));
-        const int64_t row = position * cache_row_stride;
+        // The cache row of frequency i: multimodal RoPE picks one of three position streams.
+        const auto row_of = [&](int64_t i) {
+          const int64_t at = c_.mrope()
+              ? mrope_stream(i, c_.mrope_section, c_.mrope_interleaved) * c_.tokens + s
+              : b * c_.tokens + s;
+          return int64_t(read_element(c_.positions_dtype, p_.positions_snapshot.data(), at)) *
+                 cache_row_stride;
+        };
         for (int64_t h = 0; h < heads; ++h) {
           for (int64_t i = 0; i < half; ++i) {
+            const int64_t row = row_of(i);
             const int64_t first = c_.is_neox ? i : 2 * i;
             const int64_t second = c_.is_neox ? i + half : 2 * i + 1;
             const double cos_v = read_element(c_.cache_dtype, p_.cache_snapshot.data(), row + i);
@@ -170,6 +176,19 @@ class Checker {
 }  // namespace
 
 CheckReport check_against_oracle(const Problem& problem) { return Checker(problem).run(); }
+
+int mrope_stream(int64_t i, const std::array<int64_t, 3>& section, bool interleaved) {
+  if (!interleaved) {
+    int64_t end = 0;
+    for (int stream = 0; stream < 3; ++stream) {
+      end += section[stream];
+      if (i < end) return stream;
+    }
+    return 2;
+  }
+  const int candidate = static_cast<int>(i % 3);
+  return candidate != 0 && i < 3 * section[candidate] ? candidate : 0;
+}
 
 std::string check_result(const Problem& problem) {
   return check_against_oracle(problem).first_mismatches;

@@ -2,6 +2,7 @@
 // computed here from the definition (not the library's reference backend), with tolerances
 // justified by the output dtype (docs/PRECISION.md).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -24,6 +25,11 @@ struct CheckReport {
 // other input byte (padding, the v part of a fused qkv, all inputs out of place), the positions
 // and the cache unchanged; output padding still poisoned. A changed buffer counts once.
 CheckReport check_against_oracle(const Problem& problem);
+
+// The position stream (0 t, 1 h, 2 w) of frequency i of a multimodal RoPE case, restated from
+// ROPE_SPEC section 4 rather than shared with the library, so that a wrong rule in one place
+// cannot hide in both.
+int mrope_stream(int64_t i, const std::array<int64_t, 3>& section, bool interleaved);
 
 // check_against_oracle's first mismatches, "" when it passed.
 std::string check_result(const Problem& problem);

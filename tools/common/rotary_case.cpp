@@ -25,6 +25,9 @@ std::string Case::describe() const {
       << max_position << (fused_qkv ? " fused-qkv" : "")
       << (explicit_heads ? " [..,heads,hs]" : "") << (out_of_place ? " out-of-place" : "")
       << (inverse ? " inverse" : "") << (rope_cache ? " rope-cache" : "");
+  if (mrope())
+    out << " mrope [" << mrope_section[0] << "," << mrope_section[1] << "," << mrope_section[2]
+        << "]" << (mrope_interleaved ? " interleaved" : "");
   if (token_padding || head_padding || batch_gap || cache_row_padding)
     out << " padding token/head/batch/cache " << token_padding << "/" << head_padding << "/"
         << batch_gap << "/" << cache_row_padding;
@@ -64,6 +67,13 @@ Case random_case(std::mt19937_64& rng, int64_t index) {
   Case c = random_case(rng);
   c.x_dtype = kFloats[index % 3];
   c.cache_dtype = kFloats[(index / 3) % 3];
+  if (c.batch == 0 && c.is_neox && pick<int>(rng, {0, 0, 0, 1}) == 1) {
+    const int64_t half = c.rotary_dim / 2;
+    c.mrope_section[0] = std::uniform_int_distribution<int64_t>(0, half)(rng);
+    c.mrope_section[1] = std::uniform_int_distribution<int64_t>(0, half - c.mrope_section[0])(rng);
+    c.mrope_section[2] = half - c.mrope_section[0] - c.mrope_section[1];
+    c.mrope_interleaved = pick<int>(rng, {0, 1}) == 1;
+  }
   return c;
 }
 

@@ -1,6 +1,7 @@
 // One plain-RoPE problem as a list of choices (shape, dtypes, layout, direction), and the random
 // draw over the whole argument surface that the C++ tests and `ropekit verify` both sweep.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -32,7 +33,12 @@ struct Case {
   // A real cos/sin cache (rope_theta 10000) instead of random values in [-1, 1]: repeated in-place
   // calls, as when timing, then keep the data's magnitude instead of overflowing.
   bool rope_cache = false;
+  // Multimodal RoPE (batch 0, NeoX pairs): frequencies per position stream (t, h, w), positions
+  // [3, T]; all 0 for plain RoPE.
+  std::array<int64_t, 3> mrope_section{0, 0, 0};
+  bool mrope_interleaved = false;
 
+  bool mrope() const { return mrope_section[0] + mrope_section[1] + mrope_section[2] > 0; }
   int64_t total_tokens() const { return batch > 0 ? batch * tokens : tokens; }
   std::string describe() const;
 };
@@ -40,10 +46,13 @@ struct Case {
 // A random case over the whole argument surface: head sizes 8..256, full to quarter rotation and
 // GPT-NeoX's 24 of 96, MHA/GQA/MQA/no key, fused-qkv views, [B, S] forms with gaps, padded rows,
 // heads and cache rows, int32/int64 positions, every dtype, out of place, inverse.
+
+// Plain RoPE only: the GPU launch tests feed these cases to launch shapes of the plain kernels.
 Case random_case(std::mt19937_64& rng);
 
 // Case `index` of a sweep: random_case, but the (x, cache) dtype pair cycles with `index`, so
-// every pair of the nine appears in any nine consecutive cases.
+// every pair of the nine appears in any nine consecutive cases, and about one case in four that
+// can be (batch 0, NeoX pairs) is multimodal RoPE, split and interleaved at random.
 Case random_case(std::mt19937_64& rng, int64_t index);
 
 // A 64-bit seed from std::random_device: every run draws new data (print it on failure).
