@@ -50,8 +50,9 @@ struct Problem {
   std::vector<const HostTensor*> buffers() const;
 };
 
-// Positions uniform below max_position, cache values uniform in [-1, 1] (or a real cache),
-// inputs uniform in [-2, 2], all from `seed`: the same case and seed give the same bytes.
+// Positions uniform below max_position ([3, T] for MRoPE), cache values uniform in [-1, 1] (or a
+// real cache), inputs uniform in [-2, 2], all from `seed`: the same case and seed give the same
+// bytes.
 Problem make_problem(const Case& c, uint64_t seed);
 
 }  // namespace ropekit::check

@@ -45,9 +45,8 @@ struct Case {
 
 // A random case over the whole argument surface: head sizes 8..256, full to quarter rotation and
 // GPT-NeoX's 24 of 96, MHA/GQA/MQA/no key, fused-qkv views, [B, S] forms with gaps, padded rows,
-// heads and cache rows, int32/int64 positions, every dtype, out of place, inverse.
-
-// Plain RoPE only: the GPU launch tests feed these cases to launch shapes of the plain kernels.
+// heads and cache rows, int32/int64 positions, every dtype, out of place, inverse. Plain RoPE
+// only: the GPU launch tests feed these cases to launch shapes of the plain kernels.
 Case random_case(std::mt19937_64& rng);
 
 // Case `index` of a sweep: random_case, but the (x, cache) dtype pair cycles with `index`, so
