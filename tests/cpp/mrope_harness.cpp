@@ -24,7 +24,7 @@ void check_tensor(const MropeCase& c, const MropeRun& r, const HostTensor& out,
         const double sin_v = (c.inverse ? -1 : 1) * r.cache.get(position * c.rotary_dim + half + i);
         const double a = in[base + i], b = in[base + i + half];
         const double want[2] = {a * cos_v - b * sin_v, b * cos_v + a * sin_v};
-        // Each output's own products (as in harness.cpp's check_result).
+        // Each output's own products (as in common/oracle_check.cpp).
         const double magnitude[2] = {std::fabs(a * cos_v) + std::fabs(b * sin_v),
                                      std::fabs(b * cos_v) + std::fabs(a * sin_v)};
         const int64_t at[2] = {base + i, base + i + half};
@@ -45,16 +45,7 @@ void check_tensor(const MropeCase& c, const MropeRun& r, const HostTensor& out,
 }  // namespace
 
 int oracle_stream(int64_t i, const std::array<int64_t, 3>& section, bool interleaved) {
-  if (!interleaved) {
-    int64_t end = 0;
-    for (int stream = 0; stream < 3; ++stream) {
-      end += section[stream];
-      if (i < end) return stream;
-    }
-    return 2;
-  }
-  const int candidate = static_cast<int>(i % 3);
-  return candidate != 0 && i < 3 * section[candidate] ? candidate : 0;
+  return check::mrope_stream(i, section, interleaved);
 }
 
 MropeRun make_run(const MropeCase& c, std::mt19937_64& rng) {

@@ -33,8 +33,8 @@ struct MropeRun {
   std::vector<double> query_in, key_in;  // the inputs before the run
 };
 
-// The stream (0 t, 1 h, 2 w) of frequency i, restated from the spec rather than shared with the
-// library, so that a wrong rule in one place cannot hide in both.
+// The stream (0 t, 1 h, 2 w) of frequency i: check::mrope_stream, the float64 checker's rule,
+// restated from the spec rather than shared with the library.
 int oracle_stream(int64_t i, const std::array<int64_t, 3>& section, bool interleaved);
 
 MropeRun make_run(const MropeCase& c, std::mt19937_64& rng);

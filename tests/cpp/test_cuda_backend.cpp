@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/model_shapes.hpp"
 #include "cuda_test_support.hpp"
 #include "harness.hpp"
 
@@ -59,28 +60,24 @@ TEST(CudaBackend, RandomSweep) {
   }
 }
 
-// The shapes of the issue (heads q/kv, head size, rotary dim, pairing) in every dtype pair, at
-// token counts on either side of the launch heuristics' thresholds.
+// Every plain-RoPE model shape of the shared table (heads q/kv, head size, rotary dim, pairing) in
+// every dtype pair, at token counts on either side of the launch heuristics' thresholds. The
+// MRoPE rows are test_cuda_mrope.cpp's.
 TEST(CudaBackend, NamedShapes) {
   SKIP_WITHOUT_CUDA_DEVICE();
-  struct Shape { const char* name; int64_t heads, kv_heads, head_size, rotary_dim; bool neox; };
-  const Shape shapes[] = {{"llama3-8b", 32, 8, 128, 128, true},
-                          {"glm4-9b", 32, 2, 128, 64, false},
-                          {"llama3-70b-tp8", 8, 1, 128, 128, true},
-                          {"deepseek-v3-rope-tp8", 16, 1, 64, 64, false},
-                          {"neox-20b", 64, 64, 96, 24, true}};
   const DType dtypes[] = {DType::float32, DType::float16, DType::bfloat16};
   uint64_t seed = fresh_seed();
-  for (const Shape& shape : shapes)
+  for (const shapes::ModelShape& shape : shapes::kModelShapes) {
+    if (shape.mrope()) continue;
     for (int64_t tokens : {1, 16, 100})
       for (DType x : dtypes)
         for (DType cache : dtypes) {
           Case c;
-          c.num_heads = shape.heads;
-          c.num_kv_heads = shape.kv_heads;
+          c.num_heads = shape.num_heads;
+          c.num_kv_heads = shape.num_kv_heads;
           c.head_size = shape.head_size;
           c.rotary_dim = shape.rotary_dim;
-          c.is_neox = shape.neox;
+          c.is_neox = shape.is_neox;
           c.x_dtype = x;
           c.cache_dtype = cache;
           c.tokens = tokens;
@@ -89,6 +86,7 @@ TEST(CudaBackend, NamedShapes) {
           const std::string errors = run_on_gpu(c, seed++, false);
           ASSERT_TRUE(errors.empty()) << shape.name << " " << c.describe() << "\n" << errors;
         }
+  }
 }
 
 // Both backends agree with each other on the same inputs, within one rounding of the dtype.

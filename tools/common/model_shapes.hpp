@@ -31,6 +31,11 @@ inline constexpr ModelShape kModelShapes[] = {
     {"qwen3-vl-8b", 32, 8, 128, 128, true, {24, 20, 20}, true},
 };
 
+// What `ropekit bench` measures when no --shape is given: one shape per pairing and rotary
+// fraction (full NeoX, half GPT-J, quarter NeoX, MLA's GPT-J rope part), not every row.
+inline constexpr std::string_view kDefaultBenchShapes[] = {"llama3-8b", "glm4-9b", "neox-20b",
+                                                           "deepseek-v3-rope-tp8"};
+
 // nullptr for an unknown name.
 constexpr const ModelShape* find_model_shape(std::string_view name) {
   for (const ModelShape& shape : kModelShapes)

@@ -1,11 +1,21 @@
-// The results of `ropekit bench` and their three output formats (aligned table, CSV, JSON).
+// The results of `ropekit bench`: the traffic model behind its GB/s, its rows, and their three
+// output formats (aligned table, CSV, JSON).
 #pragma once
 #include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "common/host_problem.hpp"
+
 namespace ropekit::cli {
+
+// The memory traffic of one rotary call on `problem`. DRAM moves whole 32-byte sectors, so it is
+// counted in sectors: for every token and head, the sectors the rotary part of q and k occupies,
+// read once and written once (the pass-through tail is not touched in place); for every token,
+// the sectors of its cos/sin cache row, read; and the positions. Buffers start 256-byte aligned
+// (DeviceProblem's allocations).
+int64_t bytes_moved(const check::Problem& problem);
 
 struct BenchRow {
   std::string shape;
@@ -18,9 +28,8 @@ struct BenchRow {
   double seconds = 0;       // median per call; NaN when not timed (see note)
   int64_t bytes = 0;        // bytes_moved(): sectors read + written
   double copy_seconds = 0;  // median device copy moving the same bytes (bytes / 2 copied)
-  bool compared = false;    // false for the reference itself
   double max_abs_error = 0;
-  double max_error_ratio = 0;  // max |error| / tolerance (compare_outputs.hpp): <= 1 is within
+  double max_error_ratio = 0;  // max |error| / tolerance (common/oracle_check.hpp): <= 1 passes
   std::string note;
 
   double gigabytes_per_second() const { return double(bytes) / seconds / 1e9; }

@@ -1,20 +1,24 @@
-// `ropekit bench`: time per call, bandwidth, fraction of a memcpy and error vs the reference for
-// real model shapes on every available backend.
+// `ropekit bench`: time per call, bandwidth, fraction of a memcpy and error against the float64
+// checker for real model shapes on every available backend.
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <random>
 
-#include "backend_devices.hpp"
 #include "bench_report.hpp"
-#include "bench_traffic.hpp"
+#include "cli_names.hpp"
 #include "commands.hpp"
-#include "compare_outputs.hpp"
-#include "dtype_names.hpp"
-#include "model_shapes.hpp"
-#include "problem_buffers.hpp"
+#include "common/model_shapes.hpp"
+#include "common/oracle_check.hpp"
+#include "device_ops.hpp"
 #include "progress.hpp"
+#include "ropekit/config.hpp"
 
 namespace ropekit::cli {
 namespace {
@@ -49,17 +53,93 @@ struct BenchOptions {
   bool quiet = false;
 };
 
+// A shape to run: a row of shapes::kModelShapes, or one read from a config.json (named after the
+// file, which the constexpr table cannot hold).
+struct BenchShape {
+  std::string name;
+  shapes::ModelShape dims;  // dims.name is unused
+};
+
+// The table's row `name`; throws ropekit::Error naming --shape for an unknown name.
+BenchShape table_shape(std::string_view name) {
+  if (const shapes::ModelShape* shape = shapes::find_model_shape(name))
+    return {std::string(shape->name), *shape};
+  std::string known;
+  for (const shapes::ModelShape& shape : shapes::kModelShapes)
+    known += (known.empty() ? "" : ", ") + std::string(shape.name);
+  throw Error("--shape: expected one of " + known + " or all, got '" + std::string(name) + "'");
+}
+
+// num_attention_heads (n_head in GPT-J / GPT-2 style configs) and num_key_value_heads (default:
+// as many as query heads) of the language model: text_config when the top level lacks them, as
+// in Qwen2.5-VL and Gemma 3.
+std::pair<int64_t, int64_t> heads_of(const nlohmann::json& document) {
+  const auto has_heads = [](const nlohmann::json& j) {
+    return j.contains("num_attention_heads") || j.contains("n_head");
+  };
+  const nlohmann::json* model = &document;
+  if (!has_heads(document) && document.contains("text_config") &&
+      document["text_config"].is_object())
+    model = &document["text_config"];
+  const auto count = [&](const char* field) -> int64_t {
+    const auto& value = (*model)[field];
+    if (!value.is_number_integer() || value.get<int64_t>() <= 0)
+      throw Error(std::string(field) + ": expected a positive integer, got " + value.dump());
+    return value.get<int64_t>();
+  };
+  if (!has_heads(*model))
+    throw Error("num_attention_heads: missing (needed for the shape of the benchmark)");
+  const int64_t heads =
+      count(model->contains("num_attention_heads") ? "num_attention_heads" : "n_head");
+  const int64_t kv_heads = model->contains("num_key_value_heads") &&
+                                   !(*model)["num_key_value_heads"].is_null()
+                               ? count("num_key_value_heads")
+                               : heads;
+  if (heads % kv_heads != 0)
+    throw Error("num_key_value_heads: expected a divisor of num_attention_heads = " +
+                std::to_string(heads) + ", got " + std::to_string(kv_heads));
+  return {heads, kv_heads};
+}
+
+// Head size, rotary dim and pairing as ropekit derives them (RopeConfig), heads from
+// num_attention_heads and num_key_value_heads; named after the file. Throws ropekit::Error naming
+// --config and the file.
+BenchShape shape_from_hf_config(const std::string& path) {
+  try {
+    // Read once: the rope fields and the head counts come from the same text.
+    std::ifstream file(path);
+    if (!file) throw Error("cannot open the file");
+    const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+    const RopeConfig rope = parse_hf_config(text);
+    const auto [heads, kv_heads] = heads_of(nlohmann::json::parse(text));
+    BenchShape shape;
+    shape.name = std::filesystem::path(path).stem().string();
+    shape.dims.num_heads = heads;
+    shape.dims.num_kv_heads = kv_heads;
+    shape.dims.head_size = rope.head_size;
+    shape.dims.rotary_dim = rope.rotary_dim;
+    shape.dims.is_neox = rope.is_neox;
+    return shape;
+  } catch (const nlohmann::json::exception& error) {
+    throw Error("--config " + path + ": " + error.what());
+  } catch (const Error& error) {
+    throw Error("--config " + path + ": " + error.what());
+  }
+}
+
 // The shapes to run: --shape names (the default set when neither --shape nor --config is given),
 // then one shape per --config file.
-std::vector<ModelShape> expand_shapes(const BenchOptions& options) {
+std::vector<BenchShape> expand_shapes(const BenchOptions& options) {
   std::vector<std::string> names = options.shapes;
-  if (names.empty() && options.configs.empty()) names = default_shape_names();
-  std::vector<ModelShape> expanded;
+  if (names.empty() && options.configs.empty())
+    names.assign(std::begin(shapes::kDefaultBenchShapes), std::end(shapes::kDefaultBenchShapes));
+  std::vector<BenchShape> expanded;
   for (const std::string& name : names) {
     if (name == "all") {
-      for (const ModelShape& shape : model_shapes()) expanded.push_back(shape);
+      for (const shapes::ModelShape& shape : shapes::kModelShapes)
+        expanded.push_back({std::string(shape.name), shape});
     } else {
-      expanded.push_back(find_model_shape(name));  // throws naming --shape
+      expanded.push_back(table_shape(name));
     }
   }
   for (const std::string& path : options.configs) expanded.push_back(shape_from_hf_config(path));
@@ -78,80 +158,66 @@ class BenchRun {
       : options_(options), devices_(devices), backends_(std::move(backends)) {}
 
   std::vector<BenchRow> run() {
-    const std::vector<ModelShape> shapes = expand_shapes(options_);
-    Progress progress(int(shapes.size() * options_.tokens.size() * backends_.size()),
+    const std::vector<BenchShape> bench_shapes = expand_shapes(options_);
+    Progress progress(int(bench_shapes.size() * options_.tokens.size() * backends_.size()),
                       !options_.quiet);
     std::vector<BenchRow> rows;
-    for (const ModelShape& shape : shapes) {
-      const std::string& name = shape.name;
-      const std::vector<unsigned char> cache =
-          make_rope_cache_bytes(options_.max_position, shape.rotary_dim, options_.cache_dtype);
+    for (const BenchShape& shape : bench_shapes)
       for (int64_t tokens : options_.tokens) {
-        const ProblemSpec spec = make_spec(shape, tokens);
-        const uint64_t seed = options_.seed + uint64_t(rows.size());
-        // The oracle: the reference backend on the host, on the same bytes every backend gets.
-        ProblemBuffers oracle(devices_.host(), spec, seed, &cache);
-        rotary_embedding(oracle.args(Backend::reference));
-        const auto expected = oracle.download();
-        oracle.restore();
+        // Every backend gets the same bytes: the problem restored after each.
+        check::Problem problem = check::make_problem(make_case(shape.dims, tokens),
+                                                     options_.seed + uint64_t(rows.size()));
         std::map<std::string, double> copy_seconds;  // per device, for this row's bytes
         for (Backend backend : backends_) {
-          progress.step(name + " T=" + std::to_string(tokens) + " " + to_string(backend));
-          rows.push_back(measure(shape, spec, backend, seed, cache, oracle, expected,
-                                 copy_seconds));
+          progress.step(shape.name + " T=" + std::to_string(tokens) + " " + to_string(backend));
+          rows.push_back(measure(shape, problem, backend, copy_seconds));
+          problem.restore();
         }
       }
-    }
     return rows;
   }
 
  private:
-  ProblemSpec make_spec(const ModelShape& shape, int64_t tokens) const {
-    ProblemSpec spec;
-    spec.tokens = tokens;
-    spec.num_heads = shape.num_heads;
-    spec.num_kv_heads = shape.num_kv_heads;
-    spec.head_size = shape.head_size;
-    spec.rotary_dim = shape.rotary_dim;
-    spec.is_neox = shape.is_neox;
-    spec.x_dtype = options_.dtype;
-    spec.cache_dtype = options_.cache_dtype;
-    spec.positions_dtype = DType::int64;
-    spec.max_position = options_.max_position;
-    spec.fused_qkv = options_.fused_qkv;
-    return spec;
+  check::Case make_case(const shapes::ModelShape& shape, int64_t tokens) const {
+    check::Case c;
+    c.tokens = tokens;
+    c.num_heads = shape.num_heads;
+    c.num_kv_heads = shape.num_kv_heads;
+    c.head_size = shape.head_size;
+    c.rotary_dim = shape.rotary_dim;
+    c.is_neox = shape.is_neox;
+    c.x_dtype = options_.dtype;
+    c.cache_dtype = options_.cache_dtype;
+    c.positions_dtype = DType::int64;
+    c.max_position = options_.max_position;
+    c.fused_qkv = options_.fused_qkv;
+    c.rope_cache = true;  // timing repeats the call in place
+    return c;
   }
 
-  BenchRow measure(const ModelShape& shape, const ProblemSpec& spec, Backend backend,
-                   uint64_t seed, const std::vector<unsigned char>& cache, ProblemBuffers& oracle,
-                   const std::vector<std::vector<unsigned char>>& expected,
+  BenchRow measure(const BenchShape& shape, check::Problem& problem, Backend backend,
                    std::map<std::string, double>& copy_seconds) {
+    const check::Case& c = problem.c;
     DeviceOps& ops = devices_.for_backend(backend);
     BenchRow row;
     row.shape = shape.name;
-    row.tokens = spec.tokens;
-    row.dtype = to_string(spec.x_dtype);
-    row.cache_dtype = to_string(spec.cache_dtype);
+    row.tokens = c.tokens;
+    row.dtype = to_string(c.x_dtype);
+    row.cache_dtype = to_string(c.cache_dtype);
     row.backend = to_string(backend);
     row.device = ops.name();
 
-    // The reference times itself on the oracle's buffers; other backends get their own copy.
-    std::unique_ptr<ProblemBuffers> own;
-    ProblemBuffers* problem = &oracle;
-    if (backend != Backend::reference) {
-      own = std::make_unique<ProblemBuffers>(ops, spec, seed, &cache);
-      problem = own.get();
-      rotary_embedding(problem->args(backend));
-      const Comparison comparison = compare_with_reference(*problem, expected, problem->download());
-      row.compared = true;
-      row.max_abs_error = comparison.max_abs_error;
-      row.max_error_ratio = comparison.max_error_ratio;
-      if (!comparison.passed())
-        row.note = "MISMATCH: " + std::to_string(comparison.mismatches) + " elements";
-    }
-    row.bytes = bytes_moved(*problem);
+    // One checked call first, then the timed ones on the same (rotated) data.
+    DeviceProblem device(ops, problem);
+    const RotaryArgs args = device.args(backend);
+    rotary_embedding(args);
+    device.download();
+    const check::CheckReport report = check::check_against_oracle(problem);
+    row.max_abs_error = report.max_abs_error;
+    row.max_error_ratio = report.max_error_ratio;
+    if (!report.passed()) row.note = "MISMATCH: " + std::to_string(report.mismatches) + " elements";
+    row.bytes = bytes_moved(problem);
 
-    const RotaryArgs args = problem->args(backend);
     const std::function<void()> call = [&args] { rotary_embedding(args); };
     if (backend == Backend::reference) {
       row.repetitions = options_.repetitions == 0
@@ -210,7 +276,7 @@ void run_bench(const BenchOptions& options_in) {
     print_table(std::cout, setup, rows);
   for (const BenchRow& row : rows)
     if (row.note.rfind("MISMATCH", 0) == 0)
-      throw Error(row.backend + " differs from the reference on " + row.shape +
+      throw Error(row.backend + " differs from the float64 checker on " + row.shape +
                   " T=" + std::to_string(row.tokens) + " (" + row.note + ")");
 }
 
@@ -221,13 +287,17 @@ void add_bench_command(CLI::App& app) {
   options->seed = std::random_device{}();
   CLI::App* bench = app.add_subcommand(
       "bench", "Time every backend on real model shapes: time per call, GB/s, fraction of a "
-               "memcpy, max error vs the reference backend");
+               "memcpy, max error against a float64 computation of the rotation");
 
   std::vector<std::string> shape_names{"all"};
-  for (const ModelShape& shape : model_shapes()) shape_names.push_back(shape.name);
+  for (const shapes::ModelShape& shape : shapes::kModelShapes)
+    shape_names.emplace_back(shape.name);
+  std::string default_shapes;
+  for (std::string_view name : shapes::kDefaultBenchShapes)
+    default_shapes += (default_shapes.empty() ? "" : ", ") + std::string(name);
   bench->add_option("--shape", options->shapes,
-                    "Model shape(s), repeatable or comma-separated, or 'all' "
-                    "(default: llama3-8b, glm4-9b, neox-20b, deepseek-v3)")
+                    "Model shape(s), repeatable or comma-separated, or 'all' (default: " +
+                        default_shapes + "; MRoPE models run as text)")
       ->delimiter(',')
       ->check(CLI::IsMember(shape_names));
   bench->add_option("--config", options->configs,

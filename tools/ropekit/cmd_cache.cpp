@@ -13,7 +13,7 @@
 
 #include "commands.hpp"
 #include "core/numeric.hpp"
-#include "dtype_names.hpp"
+#include "cli_names.hpp"
 #include "ropekit/config.hpp"
 #include "ropekit/ropekit.hpp"
 

@@ -1,4 +1,4 @@
-#include "dtype_names.hpp"
+#include "cli_names.hpp"
 
 namespace ropekit::cli {
 
