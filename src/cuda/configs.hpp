@@ -27,7 +27,7 @@ struct KernelConfig {
   bool neox = true;
   Streams streams = Streams::one;
   uint8_t pairs = 1;            // rotation pairs per thread (a chunk)
-  uint8_t heads_in_flight = 1;  // heads whose loads a thread issues together; 1: one head per thread
+  uint8_t heads_in_flight = 1;  // heads a thread loads together; 1: one head per thread
   bool streaming = false;       // q/k accesses marked evict-first
 
   constexpr bool operator==(const KernelConfig& o) const {

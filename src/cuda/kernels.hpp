@@ -16,6 +16,7 @@ int resident_threads(int device, int config);
 
 // Launches shape.kernel() with `shape` asynchronously on `stream`; returns the launch error (no
 // synchronization). The shape must have passed launch_shape_error.
-cudaError_t launch_kernel(const RotaryParams& params, const LaunchShape& shape, cudaStream_t stream);
+cudaError_t launch_kernel(const RotaryParams& params, const LaunchShape& shape,
+                          cudaStream_t stream);
 
 }  // namespace ropekit::cuda

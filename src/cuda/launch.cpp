@@ -15,7 +15,9 @@ bool aligned(const void* pointer, int64_t bytes) {
 }
 
 bool layout_aligned(const detail::HeadLayout& layout, int64_t element_bytes, int64_t access_bytes) {
-  const auto stride_ok = [&](int64_t stride) { return (stride * element_bytes) % access_bytes == 0; };
+  const auto stride_ok = [&](int64_t stride) {
+    return (stride * element_bytes) % access_bytes == 0;
+  };
   return aligned(layout.data, access_bytes) && stride_ok(layout.batch_stride) &&
          stride_ok(layout.seq_stride) && stride_ok(layout.head_stride);
 }
@@ -78,7 +80,8 @@ int pick(const detail::Problem& p, Streams streams, int pairs, int heads_in_flig
 // A launch's threads at one head per thread with `pairs` per thread, in waves of the device's
 // resident slots for configuration `config` (the occupancy API's residency).
 double one_head_waves(const detail::Problem& p, const DeviceInfo& d, int config, int pairs) {
-  const double threads = double(p.num_tokens()) * double(rotated_heads(p) * chunks_per_head(p, pairs));
+  const double threads =
+      double(p.num_tokens()) * double(rotated_heads(p) * chunks_per_head(p, pairs));
   const int resident = std::max(d.resident_threads(d.device, config), 1);
   return threads / (double(d.multiprocessors) * double(resident));
 }
@@ -137,7 +140,7 @@ LaunchShape choose_interleaved(const detail::Problem& p, const DeviceInfo& d,
     step = &step_for(interleaved.without_shuffle, waves);
   const bool shuffle = step->source == Streams::interleaved_shuffle;
   const bool streaming =
-      shuffle && p.num_tokens() >= policy.streaming_min_tokens && whole_sectors(p);
+      shuffle && p.num_tokens() >= interleaved.shuffle_streaming_min_tokens && whole_sectors(p);
   const int config = pick(p, step->source, std::min(widest, step->pairs), step->heads_in_flight,
                           streaming);
   return make_shape(p, config, step->heads_per_thread, step->block_threads, !shuffle && waves > 1);
@@ -241,7 +244,8 @@ LaunchShape make_shape(const detail::Problem& p, int config, int heads_per_threa
   const int64_t bx = std::min<int64_t>(shape.chunks_per_head, target);
   const int64_t groups = shape.head_groups;
   const int64_t most_per_block = std::min<int64_t>(2 * target, kMaxBlockThreads);
-  const int64_t y_blocks = std::max<int64_t>(1, (bx * groups + most_per_block - 1) / most_per_block);
+  const int64_t y_blocks =
+      std::max<int64_t>(1, (bx * groups + most_per_block - 1) / most_per_block);
   int64_t by = std::min<int64_t>((groups + y_blocks - 1) / y_blocks,
                                  std::max<int64_t>(1, kMaxBlockThreads / bx));
   // The shuffle's warps hold whole heads (a head's chunks along x).
@@ -249,8 +253,8 @@ LaunchShape make_shape(const detail::Problem& p, int config, int heads_per_threa
     const int64_t per_warp = shuffle_heads_per_warp(c.pairs);
     by = (by + per_warp - 1) / per_warp * per_warp;
   }
-  const int64_t bz = bx == shape.chunks_per_head && by == groups ? tokens_per_block(p, bx * by, target)
-                                                                 : 1;
+  const bool whole_tokens = bx == shape.chunks_per_head && by == groups;
+  const int64_t bz = whole_tokens ? tokens_per_block(p, bx * by, target) : 1;
   shape.block[0] = unsigned(bx);
   shape.block[1] = unsigned(by);
   shape.block[2] = unsigned(bz);
@@ -307,7 +311,8 @@ std::string launch_shape_error(const detail::Problem& p, const LaunchShape& shap
       return "the interleaved shuffle with " + std::to_string(pairs) +
              " pairs per thread needs rotary_dim " + std::to_string(kShuffleRotaryDim) +
              ", query plus key heads a multiple of " +
-             std::to_string(shuffle_heads_per_warp(pairs)) + " and its own block shape (make_shape)";
+             std::to_string(shuffle_heads_per_warp(pairs)) +
+             " and its own block shape (make_shape)";
   }
   return "";
 }

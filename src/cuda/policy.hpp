@@ -56,6 +56,7 @@ struct InterleavedStep {
 // By waves of 4-pair one-head threads: the first table where the step's shuffle fits the problem,
 // the second where it does not.
 struct InterleavedPolicy {
+  int64_t shuffle_streaming_min_tokens;  // evict-first q/k for the shuffle from this many tokens
   InterleavedStep steps[5];
   InterleavedStep without_shuffle[3];
 };
@@ -81,8 +82,10 @@ inline constexpr ArchPolicy kHopper = {
      0.75, 4, int64_t(4) << 20, 64},
     // Interleaved sections (Qwen3-VL-8B): the 4-pair shuffle for the smallest launches, one-head
     // columns to one wave, the 8-pair shuffle to 28 waves (blocks of 256 from 4), then columns
-    // with 8 heads per thread sharing each load (8 in flight below 7 waves).
-    {{{0.3, Streams::interleaved_shuffle, 4, 1, 1, 64},
+    // with 8 heads per thread sharing each load (8 in flight below 7 waves). The shuffle takes
+    // evict-first q/k from more tokens than the other kernels (docs/EXPERIMENTS.md).
+    {768,
+     {{0.3, Streams::interleaved_shuffle, 4, 1, 1, 64},
       {1.0, Streams::interleaved_columns, 4, 1, 1, 128},
       {4.0, Streams::interleaved_shuffle, 8, 1, 1, 128},
       {28.0, Streams::interleaved_shuffle, 8, 1, 1, 256},

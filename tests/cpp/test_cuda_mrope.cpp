@@ -173,7 +173,7 @@ TEST(CudaMrope, ContiguousLaunchShapeFollowsSizeAndRowBytes) {
 // one-head threads with 4 pairs (policy.hpp, InterleavedPolicy): where the shuffle fits
 // (rotary_dim 128, whole heads per warp) the 4-pair shuffle in blocks of 64 below 0.3 waves, one-head
 // columns below 1, the 8-pair shuffle in blocks of 128 below 4 and 256 below 28 (evict-first q/k
-// from the policy's token count), then columns with 8 heads per thread; otherwise columns, one
+// from the policy's shuffle token count), then columns with 8 heads per thread; otherwise columns, one
 // head per thread below 1 wave, then 8 heads per thread (eight in flight below 7 waves, else four).
 TEST(CudaMrope, InterleavedLaunchFollowsSize) {
   const struct {
@@ -185,6 +185,7 @@ TEST(CudaMrope, InterleavedLaunchFollowsSize) {
   } expected[] = {{1, 8, Streams::interleaved_shuffle, 4, 1, 1, 128, false},      // 0.002 waves
                   {64, 8, Streams::interleaved_shuffle, 4, 1, 1, 128, false},     // 0.15
                   {256, 8, Streams::interleaved_columns, 4, 1, 1, 224, false},    // 0.61
+                  {512, 8, Streams::interleaved_shuffle, 8, 1, 1, 160, false},    // 1.2
                   {1024, 8, Streams::interleaved_shuffle, 8, 1, 1, 160, true},    // 2.4
                   {2048, 8, Streams::interleaved_shuffle, 8, 1, 1, 320, true},    // 4.8
                   {8192, 8, Streams::interleaved_shuffle, 8, 1, 1, 320, true},    // 19.4
