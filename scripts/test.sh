@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test: the C++ suite (CTest) and the Python suite (pytest, in a
-# virtual environment with torch and transformers from PyPI, the package built by pip).
+# Sets up, builds and runs every test: the C++ suite (CTest), the same suite without CUDA under
+# ASan + UBSan (the asan preset, in build/asan) and the Python suite (pytest, in a virtual
+# environment with torch and transformers from PyPI, the package built by pip).
 # GPU tests skip, saying so, on a machine without a GPU.
-#   ROPEKIT_SKIP_SETUP=1   skip installing (Debian packages, PyPI packages)
-#   ROPEKIT_SKIP_PYTHON=1  C++ suite only
+#   ROPEKIT_SKIP_SETUP=1       skip installing (Debian packages, PyPI packages)
+#   ROPEKIT_SKIP_SANITIZERS=1  skip the ASan + UBSan pass
+#   ROPEKIT_SKIP_PYTHON=1      no Python suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${ROPEKIT_BUILD_DIR:-build/test}
@@ -14,6 +16,14 @@ skip_setup=${ROPEKIT_SKIP_SETUP:-0}
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DROPEKIT_WERROR=ON
 cmake --build "$build_dir" -j"$(nproc)"
 (cd "$build_dir" && ctest --output-on-failure -j"$(nproc)")
+
+# Memory errors and undefined behaviour in the CPU and reference backends, the C API and the CLI:
+# any sanitizer report fails its test (CMakePresets.json says how).
+if [[ "${ROPEKIT_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  cmake --preset asan
+  cmake --build --preset asan -j"$(nproc)"
+  ctest --preset asan -j"$(nproc)"
+fi
 
 [[ "${ROPEKIT_SKIP_PYTHON:-0}" == 1 ]] && exit 0
 venv=${ROPEKIT_VENV:-$build_dir/venv}

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "ropekit/export.hpp"
+
 namespace ropekit {
 
 enum class Backend {
@@ -13,13 +15,13 @@ enum class Backend {
   cuda,       // CUDA kernels
 };
 
-std::string to_string(Backend backend);
+ROPEKIT_CXX_API std::string to_string(Backend backend);
 // Parses "auto", "reference", "cpu", "cuda"; throws ropekit::Error naming `what` otherwise.
-Backend parse_backend(const std::string& name, const std::string& what = "backend");
+ROPEKIT_CXX_API Backend parse_backend(const std::string& name, const std::string& what = "backend");
 // The backend forced by the environment variable ROPEKIT_BACKEND, if it is set and not "auto".
-std::optional<Backend> backend_from_environment();
+ROPEKIT_CXX_API std::optional<Backend> backend_from_environment();
 // Whether this build has the backend and, for cuda, whether a device is visible.
-bool backend_available(Backend backend);
-std::vector<Backend> available_backends();
+ROPEKIT_CXX_API bool backend_available(Backend backend);
+ROPEKIT_CXX_API std::vector<Backend> available_backends();
 
 }  // namespace ropekit

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ropekit/export.hpp"
 #include "ropekit/tensor.hpp"
 
 namespace ropekit {
@@ -19,7 +20,8 @@ namespace ropekit {
 // folded into default and longrope by the parser, as transformers does.
 enum class RopeType { default_rope, linear, dynamic, yarn, llama3, longrope };
 
-std::string to_string(RopeType type);  // "default", "linear", "dynamic", "yarn", "llama3", "longrope"
+// "default", "linear", "dynamic", "yarn", "llama3", "longrope"
+ROPEKIT_CXX_API std::string to_string(RopeType type);
 
 // Everything about one model's rotary embedding. Fields that a type does not use keep their
 // defaults; parse_hf_config() rejects fields that do not belong to the type.
@@ -61,12 +63,12 @@ struct RopeConfig {
 
 // Parses the text of an HF config.json (a nested "text_config" is used when present). Unknown or
 // malformed fields of the rope section throw ropekit::Error naming the field.
-RopeConfig parse_hf_config(const std::string& json_text);
+ROPEKIT_CXX_API RopeConfig parse_hf_config(const std::string& json_text);
 // Reads and parses a config.json file; errors name the path.
-RopeConfig load_hf_config(const std::string& path);
+ROPEKIT_CXX_API RopeConfig load_hf_config(const std::string& path);
 // Checks the cross-field rules (rotary_dim, factors present for the type, list lengths, ...);
 // parse_hf_config() calls it, hand-built configs should too. Throws ropekit::Error.
-void validate(const RopeConfig& config);
+ROPEKIT_CXX_API void validate(const RopeConfig& config);
 
 struct RopeFrequencies {
   std::vector<double> inv_freq;   // rotary_dim / 2 values
@@ -76,29 +78,32 @@ struct RopeFrequencies {
 // inv_freq and the attention factor, float64 math. `sequence_length` matters only for dynamic
 // (NTK base grows with it, transformers' per-length update) and longrope (long factors once it
 // exceeds original_max_position_embeddings); 0 means "at load time", transformers' initial values.
-RopeFrequencies rope_frequencies(const RopeConfig& config, int64_t sequence_length = 0);
+ROPEKIT_CXX_API RopeFrequencies rope_frequencies(const RopeConfig& config,
+                                                 int64_t sequence_length = 0);
 
 // The length at which vLLM builds its one dynamic-NTK cache: original length L0 * factor.
 // rope_frequencies(config, dynamic_ntk_vllm_length(config)) gives vLLM's frequencies.
-int64_t dynamic_ntk_vllm_length(const RopeConfig& config);
+ROPEKIT_CXX_API int64_t dynamic_ntk_vllm_length(const RopeConfig& config);
 
 // The cos/sin cache for `config` at `sequence_length` (as in rope_frequencies), attention factor
 // applied: `out` is a CPU tensor [max_position, rotary_dim] of float32, float64, float16 or
 // bfloat16. Angles in float64, rounded once.
-void build_cos_sin_cache(const RopeConfig& config, const TensorView& out,
-                         int64_t sequence_length = 0);
+ROPEKIT_CXX_API void build_cos_sin_cache(const RopeConfig& config, const TensorView& out,
+                                         int64_t sequence_length = 0);
 
 // LongRoPE keeps two caches and picks one per batch (vLLM's layout): one tensor of
 // original_max_position_embeddings short rows followed by max_position long rows,
 // [L0 + max_position, rotary_dim].
-int64_t longrope_cache_rows(const RopeConfig& config, int64_t max_position);
-void build_longrope_cos_sin_cache(const RopeConfig& config, const TensorView& out);
+ROPEKIT_CXX_API int64_t longrope_cache_rows(const RopeConfig& config, int64_t max_position);
+ROPEKIT_CXX_API void build_longrope_cos_sin_cache(const RopeConfig& config, const TensorView& out);
 // The cache a batch should read from that combined tensor: the short rows while every position
 // is below L0 (the sequence fits the original length), else the long rows. Positions need no
 // offset: the returned view starts at the right row. (vLLM adds an offset L0 to the positions
 // instead; longrope_position_offset() returns it.)
-TensorView longrope_cache_for_batch(const RopeConfig& config, const TensorView& combined,
-                                    int64_t max_position_in_batch);
-int64_t longrope_position_offset(const RopeConfig& config, int64_t max_position_in_batch);
+ROPEKIT_CXX_API TensorView longrope_cache_for_batch(const RopeConfig& config,
+                                                    const TensorView& combined,
+                                                    int64_t max_position_in_batch);
+ROPEKIT_CXX_API int64_t longrope_position_offset(const RopeConfig& config,
+                                                 int64_t max_position_in_batch);
 
 }  // namespace ropekit

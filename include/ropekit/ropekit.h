@@ -58,7 +58,7 @@ ROPEKIT_API int ropekit_rotary_embedding_ex(const ropekit_rotary_args* args);
  * args->positions of shape [3, T] (temporal, height, width streams) and mrope_section[3] the
  * number of frequencies each stream drives (summing to rotary_dim / 2). mrope_interleaved = 0:
  * contiguous sections (Qwen2-VL); non-zero: interleaved t,h,w (Qwen3-VL). NeoX pairing only
- * (args->is_neox must be non-zero). Only the reference backend implements it for now. */
+ * (args->is_neox must be non-zero). Every backend implements it. */
 ROPEKIT_API int ropekit_rotary_embedding_mrope(const ropekit_rotary_args* args,
                                                const int64_t mrope_section[3],
                                                int mrope_interleaved);

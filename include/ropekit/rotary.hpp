@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "ropekit/backend.hpp"
+#include "ropekit/export.hpp"
 #include "ropekit/tensor.hpp"
 
 namespace ropekit {
@@ -41,9 +42,9 @@ struct RotaryArgs {
 };
 
 // Validates everything first: on any bad input it throws ropekit::Error and writes nothing.
-void rotary_embedding(const RotaryArgs& args);
+ROPEKIT_CXX_API void rotary_embedding(const RotaryArgs& args);
 
 // The backend rotary_embedding(args) would run, after validation (throws like it).
-Backend resolve_backend(const RotaryArgs& args);
+ROPEKIT_CXX_API Backend resolve_backend(const RotaryArgs& args);
 
 }  // namespace ropekit

@@ -5,19 +5,21 @@
 #include <initializer_list>
 #include <string>
 
+#include "ropekit/export.hpp"
+
 namespace ropekit {
 
 enum class DType { float32, float16, bfloat16, float64, int32, int64 };
 enum class Device { cpu, cuda };
 
-std::string to_string(DType dtype);
-std::string to_string(Device device);
-int64_t element_size(DType dtype);
+ROPEKIT_CXX_API std::string to_string(DType dtype);
+ROPEKIT_CXX_API std::string to_string(Device device);
+ROPEKIT_CXX_API int64_t element_size(DType dtype);
 
 inline constexpr int kMaxDims = 4;
 
 // Shape and strides are in elements (not bytes), like PyTorch and DLPack.
-struct TensorView {
+struct ROPEKIT_CXX_API TensorView {
   void* data = nullptr;
   DType dtype = DType::float32;
   Device device = Device::cpu;
@@ -31,7 +33,8 @@ struct TensorView {
 };
 
 // A row-major contiguous view over `data` with the given shape.
-TensorView make_contiguous_view(void* data, DType dtype, std::initializer_list<int64_t> shape,
-                                Device device = Device::cpu, int device_id = 0);
+ROPEKIT_CXX_API TensorView make_contiguous_view(void* data, DType dtype,
+                                                std::initializer_list<int64_t> shape,
+                                                Device device = Device::cpu, int device_id = 0);
 
 }  // namespace ropekit
