@@ -23,11 +23,15 @@ echo "$(git -C "$repo" rev-parse HEAD)$(git -C "$repo" diff --quiet HEAD || echo
 mkdir -p "$build/runtime"
 cudart=$(ldd "$build/src/libropekit.so" | awk '/libcudart/ {print $3}')
 cp -L "$cudart" "$build/runtime/"
-# What only a rebuild needs (objects, static archives, compiler checks) waits in $stash: the
-# device tool carries at most 64 MiB in all.
+# What only a rebuild needs (objects, static archives, compiler checks) and the host-only test
+# programs (CI runs them; each holds the kernels) wait in $stash: the device tool carries at most
+# 64 MiB in all.
 mkdir -p "$stash"
 (cd "$build" && find . \( -name '*.o' -o -name '*.a' -o -path './CMakeFiles/[0-9]*' \
-  -o -path './CMakeFiles/CheckCUDA*' \) -type f -print0 | xargs -0 -r cp --parents -a -t "$stash")
+  -o -path './CMakeFiles/CheckCUDA*' \
+  -o \( -path './tests/cpp/test_*' ! -name 'test_cuda_*' ! -name '*.cmake' \) \) \
+  -type f -print0 | xargs -0 -r cp --parents -a -t "$stash")
 find "$build" \( -name '*.o' -o -name '*.a' \) -delete
+find "$build/tests/cpp" -maxdepth 1 -name 'test_*' ! -name 'test_cuda_*' ! -name '*.cmake' -type f -delete
 rm -rf "$build"/CMakeFiles/[0-9]* "$build"/CMakeFiles/CheckCUDA "$build"/tests/consumer-work
 echo "prebuild: $(du -sh "$build" | cut -f1) in $build (the device tool carries at most 64 MiB in all)"
