@@ -1,10 +1,15 @@
 #include "capi/dlpack_view.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 #include "ropekit/error.hpp"
 
 namespace ropekit::capi {
 namespace {
 
+// DLDataType::code is a uint8_t, not the enum, so any value reads safely and unknown ones fall
+// through to the error.
 DType dtype_of(const DLDataType& t, const std::string& name) {
   if (t.lanes == 1) {
     if (t.code == kDLFloat && t.bits == 32) return DType::float32;
@@ -14,8 +19,22 @@ DType dtype_of(const DLDataType& t, const std::string& name) {
     if (t.code == kDLInt && t.bits == 32) return DType::int32;
     if (t.code == kDLInt && t.bits == 64) return DType::int64;
   }
-  throw Error(name + ": unsupported DLPack dtype (code " + std::to_string(t.code) + ", bits " +
-              std::to_string(t.bits) + ", lanes " + std::to_string(t.lanes) + ")");
+  throw Error(name + ": unsupported DLPack dtype: expected float32, float16, float64, bfloat16, " +
+              "int32 or int64 with 1 lane, got code " + std::to_string(t.code) + ", bits " +
+              std::to_string(t.bits) + ", lanes " + std::to_string(t.lanes));
+}
+
+// A caller may store any integer in DLDevice::device_type; loading one outside DLDeviceType's
+// enumerators as the enum is undefined behaviour, so its bytes are read as an integer instead.
+Device device_of(const DLDevice& device, const std::string& name) {
+  int32_t type = 0;
+  static_assert(sizeof(device.device_type) == sizeof(type), "DLDeviceType is 32 bits");
+  std::memcpy(&type, &device.device_type, sizeof(type));
+  if (type == kDLCPU) return Device::cpu;
+  if (type == kDLCUDA) return Device::cuda;
+  throw Error(name + ": expected a cpu or cuda tensor (DLPack device type " +
+              std::to_string(int(kDLCPU)) + " or " + std::to_string(int(kDLCUDA)) +
+              "), got device type " + std::to_string(type));
 }
 
 }  // namespace
@@ -24,13 +43,7 @@ TensorView view_of(const DLTensor* tensor, const std::string& name) {
   if (tensor == nullptr) throw Error(name + ": expected a tensor, got NULL");
   TensorView view;
   view.dtype = dtype_of(tensor->dtype, name);
-  switch (tensor->device.device_type) {
-    case kDLCPU: view.device = Device::cpu; break;
-    case kDLCUDA: view.device = Device::cuda; break;
-    default:
-      throw Error(name + ": expected a cpu or cuda tensor, got DLPack device type " +
-                  std::to_string(tensor->device.device_type));
-  }
+  view.device = device_of(tensor->device, name);
   view.device_id = tensor->device.device_id;
   if (tensor->ndim < 1 || tensor->ndim > kMaxDims)
     throw Error(name + ": expected 1 to " + std::to_string(kMaxDims) + " dimensions, got " +

@@ -1,0 +1,122 @@
+// Hostile calls through the C API: enum values outside DLPack's. Each must be refused with a
+// non-zero status, a message naming the argument, and every byte left as it was.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ropekit/ropekit.h"
+
+namespace {
+
+// A DLTensor over a caller's buffer; strides empty: NULL (compact).
+struct Tensor {
+  std::vector<int64_t> shape, strides;
+  DLTensor t{};
+
+  Tensor(void* data, DLDataType dtype, std::vector<int64_t> shape_, std::vector<int64_t> strides_,
+         DLDeviceType device = kDLCPU)
+      : shape(std::move(shape_)), strides(std::move(strides_)) {
+    t.data = data;
+    t.device = {device, 0};
+    t.ndim = int32_t(shape.size());
+    t.dtype = dtype;
+    t.shape = shape.data();
+    t.strides = strides.empty() ? nullptr : strides.data();
+  }
+};
+
+// Stores any integer in device_type, as a C caller can, without making one of the enum here.
+void set_device_type(DLTensor& t, int32_t type) {
+  static_assert(sizeof(t.device.device_type) == sizeof(type));
+  std::memcpy(&t.device.device_type, &type, sizeof(type));
+}
+
+constexpr DLDataType kF32{kDLFloat, 32, 1};
+constexpr DLDataType kI64{kDLInt, 64, 1};
+
+// A valid call: 2 tokens, 2 query and 2 key heads of 4, rotary_dim 4, over poisoned buffers.
+class HostileInputs : public ::testing::Test {
+ protected:
+  std::vector<int64_t> positions_data{0, 1};
+  std::vector<float> query_data = std::vector<float>(16), key_data = std::vector<float>(16),
+                     cache_data = std::vector<float>(8);
+  Tensor positions{positions_data.data(), kI64, {2}, {}};
+  Tensor query{query_data.data(), kF32, {2, 8}, {}};
+  Tensor key{key_data.data(), kF32, {2, 8}, {}};
+  Tensor cache{cache_data.data(), kF32, {2, 4}, {}};
+  ropekit_rotary_args args{};
+
+  void SetUp() override {
+    // A byte pattern that any write would change.
+    std::memset(query_data.data(), 0xA5, query_data.size() * sizeof(float));
+    std::memset(key_data.data(), 0x5A, key_data.size() * sizeof(float));
+    for (size_t i = 0; i < cache_data.size(); ++i) cache_data[i] = 0.25f * float(i + 1);
+    args.positions = &positions.t;
+    args.query = &query.t;
+    args.key = &key.t;
+    args.cos_sin_cache = &cache.t;
+    args.head_size = 4;
+    args.is_neox = 1;
+    args.backend = ROPEKIT_BACKEND_AUTO;
+  }
+
+  std::vector<unsigned char> bytes() const {
+    std::vector<unsigned char> all;
+    const auto add = [&](const auto& v) {
+      const auto* b = reinterpret_cast<const unsigned char*>(v.data());
+      all.insert(all.end(), b, b + v.size() * sizeof(v[0]));
+    };
+    add(positions_data);
+    add(query_data);
+    add(key_data);
+    add(cache_data);
+    return all;
+  }
+
+  // The call fails with a message that starts with `argument` and holds `detail`; no byte moved.
+  void expect_refused(const std::string& argument, const std::string& detail,
+                      const int64_t* mrope_section = nullptr, int mrope_interleaved = 0) {
+    const std::vector<unsigned char> before = bytes();
+    const int status = mrope_section
+                           ? ropekit_rotary_embedding_mrope(&args, mrope_section, mrope_interleaved)
+                           : ropekit_rotary_embedding_ex(&args);
+    const std::string message = ropekit_last_error();
+    EXPECT_EQ(status, ROPEKIT_ERROR_INVALID_ARGUMENT) << message;
+    EXPECT_EQ(message.rfind(argument + ": ", 0), 0u) << message;
+    EXPECT_NE(message.find(detail), std::string::npos) << message;
+    EXPECT_TRUE(bytes() == before) << "a refused call wrote: " << message;
+  }
+};
+
+TEST_F(HostileInputs, TheBaselineCallIsValid) {
+  const std::vector<unsigned char> before = bytes();
+  ASSERT_EQ(ropekit_rotary_embedding_ex(&args), ROPEKIT_OK) << ropekit_last_error();
+  EXPECT_FALSE(bytes() == before);
+}
+
+TEST_F(HostileInputs, DeviceTypesOutsideDLPackAreRefusedByName) {
+  for (Tensor* tensor : {&positions, &query, &key, &cache}) {
+    const std::string name = tensor == &positions ? "positions"
+                             : tensor == &query   ? "query"
+                             : tensor == &key     ? "key"
+                                                  : "cos_sin_cache";
+    for (int32_t type : {99, -1, 0}) {
+      set_device_type(tensor->t, type);
+      expect_refused(name, "got device type " + std::to_string(type));
+    }
+    set_device_type(tensor->t, kDLCPU);
+  }
+}
+
+TEST_F(HostileInputs, UnknownDtypeCodesAreRefusedByName) {
+  query.t.dtype = {200, 32, 1};
+  expect_refused("query", "got code 200, bits 32, lanes 1");
+  query.t.dtype = kF32;
+  positions.t.dtype = {255, 64, 1};
+  expect_refused("positions", "got code 255, bits 64, lanes 1");
+}
+
+}  // namespace
