@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/checked.hpp"
 #include "ropekit/error.hpp"
 
 namespace ropekit::capi {
@@ -50,14 +51,33 @@ TensorView view_of(const DLTensor* tensor, const std::string& name) {
                 std::to_string(tensor->ndim));
   if (tensor->shape == nullptr) throw Error(name + ": shape is NULL");
   view.ndim = tensor->ndim;
-  int64_t compact_stride = 1;
-  for (int d = view.ndim - 1; d >= 0; --d) {
-    view.shape[d] = tensor->shape[d];
-    // DLPack: NULL strides mean a compact row-major tensor.
-    view.strides[d] = tensor->strides ? tensor->strides[d] : compact_stride;
-    compact_stride *= tensor->shape[d] > 0 ? tensor->shape[d] : 1;
+  for (int d = 0; d < view.ndim; ++d) view.shape[d] = tensor->shape[d];
+  if (tensor->strides) {
+    for (int d = 0; d < view.ndim; ++d) view.strides[d] = tensor->strides[d];
+  } else {
+    // DLPack: NULL strides mean a compact row-major tensor. Negative sizes count as 1 here and
+    // are rejected by validation, which names them.
+    int64_t compact_stride = 1;
+    for (int d = view.ndim - 1; d >= 0; --d) {
+      view.strides[d] = compact_stride;
+      const std::optional<int64_t> next =
+          detail::checked_mul(compact_stride, view.shape[d] > 0 ? view.shape[d] : 1);
+      if (!next)
+        throw Error(name + ": expected at most " + std::to_string(INT64_MAX) +
+                    " elements in a compact tensor (strides NULL), got a shape whose " +
+                    "trailing " + std::to_string(view.ndim - d) + " dimensions overflow int64");
+      compact_stride = *next;
+    }
   }
-  view.data = tensor->data ? static_cast<char*>(tensor->data) + tensor->byte_offset : nullptr;
+  if (tensor->data != nullptr) {
+    // Added as integers: a pointer sum that wraps is undefined behaviour.
+    const auto address = reinterpret_cast<uintptr_t>(tensor->data);
+    if (tensor->byte_offset > UINTPTR_MAX - address)
+      throw Error(name + ": expected byte_offset at most " + std::to_string(UINTPTR_MAX - address) +
+                  " (the end of the address space from data), got " +
+                  std::to_string(tensor->byte_offset));
+    view.data = reinterpret_cast<void*>(address + tensor->byte_offset);
+  }
   return view;
 }
 

@@ -3,6 +3,7 @@
 #include <limits>
 #include <string>
 
+#include "core/checked.hpp"
 #include "ropekit/error.hpp"
 
 namespace ropekit::detail {
@@ -45,12 +46,13 @@ void check_tensor_basics(const std::string& name, const TensorView& t) {
   }
   if (empty) return;
   for (int d = 0; d < t.ndim; ++d) {
-    int64_t extent = 0;
-    if (__builtin_mul_overflow(t.shape[d] - 1, t.strides[d], &extent) ||
-        __builtin_add_overflow(max_offset, extent, &max_offset) ||
-        max_offset > std::numeric_limits<int64_t>::max() / 8)
+    const std::optional<int64_t> extent = checked_mul(t.shape[d] - 1, t.strides[d]);
+    const std::optional<int64_t> offset = extent ? checked_add(max_offset, *extent) : std::nullopt;
+    // Also its byte offset (elements are at most 8 bytes) must fit.
+    if (!offset || *offset > std::numeric_limits<int64_t>::max() / 8)
       fail(name, "shape " + shape_string(t) + " with strides " + strides_string(t) +
                      " addresses more elements than fit in 64 bits");
+    max_offset = *offset;
   }
   if (t.data == nullptr) fail(name, "data pointer is null for a non-empty tensor");
   const auto address = reinterpret_cast<uintptr_t>(t.data);
@@ -144,7 +146,9 @@ TensorView mrope_token_view(const TensorView& positions) {
 
 void check_mrope_section(const RotaryArgs& args, int64_t rotary_dim) {
   const std::array<int64_t, 3>& s = *args.mrope_section;
-  if (s[0] < 0 || s[1] < 0 || s[2] < 0 || s[0] + s[1] + s[2] != rotary_dim / 2)
+  const std::optional<int64_t> first_two = checked_add(s[0], s[1]);
+  const std::optional<int64_t> sum = first_two ? checked_add(*first_two, s[2]) : std::nullopt;
+  if (s[0] < 0 || s[1] < 0 || s[2] < 0 || sum != rotary_dim / 2)
     fail("mrope_section", "expected 3 non-negative sizes summing to rotary_dim / 2 = " +
                               std::to_string(rotary_dim / 2) + ", got [" + std::to_string(s[0]) +
                               ", " + std::to_string(s[1]) + ", " + std::to_string(s[2]) + "]");

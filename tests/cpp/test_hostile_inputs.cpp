@@ -1,5 +1,7 @@
-// Hostile calls through the C API: enum values outside DLPack's. Each must be refused with a
-// non-zero status, a message naming the argument, and every byte left as it was.
+// Hostile calls through the C API: enum values outside DLPack's, and shapes, strides and offsets
+// whose arithmetic overflows. Every buffer is small and real while the declared shapes are huge:
+// validation must refuse before touching memory, with a non-zero status, a message naming the
+// argument, and every byte left as it was.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -10,6 +12,8 @@
 #include "ropekit/ropekit.h"
 
 namespace {
+
+constexpr int64_t kTwoTo32 = int64_t(1) << 32;
 
 // A DLTensor over a caller's buffer; strides empty: NULL (compact).
 struct Tensor {
@@ -117,6 +121,39 @@ TEST_F(HostileInputs, UnknownDtypeCodesAreRefusedByName) {
   query.t.dtype = kF32;
   positions.t.dtype = {255, 64, 1};
   expect_refused("positions", "got code 255, bits 64, lanes 1");
+}
+
+// Without strides the compact strides are the products of the sizes: past 2^63 elements they
+// cannot be formed.
+TEST_F(HostileInputs, CompactShapesPastInt64AreRefused) {
+  query = Tensor(query_data.data(), kF32, {kTwoTo32, kTwoTo32, 8}, {});
+  expect_refused("query", "overflow int64");
+  positions = Tensor(positions_data.data(), kI64, {kTwoTo32, kTwoTo32}, {});
+  expect_refused("positions", "overflow int64");
+}
+
+// Explicit strides are used as given, never multiplied into compact ones, and their extent is
+// checked.
+TEST_F(HostileInputs, HugeStridesAreRefused) {
+  for (int64_t stride : {int64_t(1) << 62, INT64_MAX}) {
+    query = Tensor(query_data.data(), kF32, {2, 8}, {stride, 1});
+    expect_refused("query", "addresses more elements than fit in 64 bits");
+  }
+  query = Tensor(query_data.data(), kF32, {2, 8}, {8, 1});
+  key = Tensor(key_data.data(), kF32, {2, 2, 4}, {INT64_MAX / 2, INT64_MAX / 2, 1});
+  expect_refused("key", "addresses more elements than fit in 64 bits");
+}
+
+TEST_F(HostileInputs, ByteOffsetPastTheAddressSpaceIsRefused) {
+  query.t.byte_offset = UINT64_MAX - 3;
+  expect_refused("query", "byte_offset");
+}
+
+TEST_F(HostileInputs, MropeSectionsWhoseSumOverflowsAreRefused) {
+  positions_data.assign(6, 0);
+  positions = Tensor(positions_data.data(), kI64, {3, 2}, {});
+  const int64_t section[3] = {INT64_MAX, INT64_MAX, 2};
+  expect_refused("mrope_section", "summing to rotary_dim / 2", section);
 }
 
 }  // namespace
