@@ -156,6 +156,28 @@ void check_mrope_section(const RotaryArgs& args, int64_t rotary_dim) {
     fail("mrope_section", "multimodal RoPE rotates NeoX pairs: expected is_neox = true, got false");
 }
 
+// Every element a call rotates is counted in int64 (the cpu backend splits work by it).
+void check_element_counts(const Problem& p) {
+  const auto count = [&](const std::string& name, int64_t heads) {
+    const std::optional<int64_t> per_token = checked_mul(heads, p.head_size);
+    const std::optional<int64_t> total =
+        per_token ? checked_mul(p.num_tokens(), *per_token) : std::nullopt;
+    if (!total)
+      fail(name, "expected at most " + std::to_string(std::numeric_limits<int64_t>::max()) +
+                     " elements, got " + std::to_string(p.num_tokens()) + " tokens x " +
+                     std::to_string(heads) + " heads x head_size " + std::to_string(p.head_size) +
+                     ", which overflows int64");
+    return *total;
+  };
+  const int64_t query_elements = count("query", p.num_heads);
+  if (!p.has_key) return;
+  const int64_t key_elements = count("key", p.num_kv_heads);
+  if (!checked_add(query_elements, key_elements))
+    fail("key", "expected query and key elements to sum to at most " +
+                    std::to_string(std::numeric_limits<int64_t>::max()) + ", got " +
+                    std::to_string(query_elements) + " + " + std::to_string(key_elements));
+}
+
 }  // namespace
 
 Problem make_problem(const RotaryArgs& args) {
@@ -200,6 +222,11 @@ Problem make_problem(const RotaryArgs& args) {
 
   p.batch = positions.ndim == 2 ? positions.shape[0] : 1;
   p.seq = positions.ndim == 2 ? positions.shape[1] : positions.shape[0];
+  // Strides of 0 let a small buffer declare any shape; a wrapped token count would run nothing.
+  if (!checked_mul(p.batch, p.seq))
+    fail("positions", "expected at most " + std::to_string(std::numeric_limits<int64_t>::max()) +
+                          " tokens (batch x seq), got shape " + shape_string(positions) +
+                          " whose product overflows int64");
   p.num_heads = query.num_heads;
   p.head_size = args.head_size;
   p.rotary_dim = rotary_dim;
@@ -262,10 +289,11 @@ Problem make_problem(const RotaryArgs& args) {
     fail(args.query_out ? "key_out" : "query_out",
          "give both query_out and key_out, or neither (in place)");
   p.in_place = !args.query_out.has_value();
+  check_element_counts(p);
 
   // Collapse (batch, seq) into one token dimension when every tensor allows it.
   const auto collapses = [&](int64_t batch_stride, int64_t seq_stride) {
-    return batch_stride == p.seq * seq_stride;
+    return checked_mul(p.seq, seq_stride) == batch_stride;
   };
   if (p.batch > 1 && collapses(p.positions_batch_stride, p.positions_seq_stride) &&
       collapses(p.query_in.batch_stride, p.query_in.seq_stride) &&

@@ -16,6 +16,7 @@
 #endif
 
 #include "core/backends.hpp"
+#include "core/checked.hpp"
 #include "cpu/cpu_kernels.hpp"
 #include "ropekit/error.hpp"
 
@@ -75,7 +76,11 @@ void run_cpu_with(const Problem& p, Isa isa, int max_threads, int64_t min_elemen
   const TokenKernel kernel = kernels_for(isa).select(p);
   const int64_t tokens = p.num_tokens();
   const int64_t heads = p.num_heads + p.num_kv_heads;
-  const int64_t elements = tokens * heads * p.head_size;
+  // Validation bounds the count (make_problem); saturating keeps this safe for a Problem built
+  // another way, and the count only sizes the thread team.
+  const std::optional<int64_t> token_heads = checked_mul(tokens, heads);
+  const int64_t elements =
+      (token_heads ? checked_mul(*token_heads, p.head_size) : std::nullopt).value_or(INT64_MAX);
   int64_t threads = max_threads < 1 ? 1 : max_threads;
   const int64_t worth = elements / std::max<int64_t>(min_elements_per_thread, 1);
   if (threads > worth) threads = worth;

@@ -123,6 +123,25 @@ TEST_F(HostileInputs, UnknownDtypeCodesAreRefusedByName) {
   expect_refused("positions", "got code 255, bits 64, lanes 1");
 }
 
+// batch x seq = 2^64 wrapped to 0 tokens, and the call returned 0 having rotated nothing.
+TEST_F(HostileInputs, TokenCountOverflowIsRefused) {
+  positions = Tensor(positions_data.data(), kI64, {kTwoTo32, kTwoTo32}, {0, 0});
+  query = Tensor(query_data.data(), kF32, {kTwoTo32, kTwoTo32, 8}, {0, 0, 1});
+  key = Tensor(key_data.data(), kF32, {kTwoTo32, kTwoTo32, 8}, {0, 0, 1});
+  expect_refused("positions", "tokens (batch x seq)");
+  args.key = nullptr;
+  expect_refused("positions", "tokens (batch x seq)");
+}
+
+// Tokens x heads x head_size past int64 while every tensor's extent is small (strides of 0).
+TEST_F(HostileInputs, ElementCountOverflowIsRefused) {
+  const int64_t tokens = int64_t(1) << 40, heads = int64_t(1) << 24;
+  positions = Tensor(positions_data.data(), kI64, {tokens}, {0});
+  query = Tensor(query_data.data(), kF32, {tokens, heads, 4}, {0, 0, 1});
+  key = Tensor(key_data.data(), kF32, {tokens, 1, 4}, {0, 0, 1});
+  expect_refused("query", "which overflows int64");
+}
+
 // Without strides the compact strides are the products of the sizes: past 2^63 elements they
 // cannot be formed.
 TEST_F(HostileInputs, CompactShapesPastInt64AreRefused) {
