@@ -178,6 +178,23 @@ void check_element_counts(const Problem& p) {
                     std::to_string(query_elements) + " + " + std::to_string(key_elements));
 }
 
+// The CUDA kernels index heads, elements of a head and MRoPE bounds in 32 bits (RotaryParams);
+// larger values would be narrowed at launch, so they are refused here, before any device work.
+void check_cuda_index_limits(const Problem& p) {
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  const auto limit = [&](const std::string& name, const std::string& what, int64_t value,
+                         int64_t most) {
+    if (value > most)
+      fail(name, "expected " + what + " at most " + std::to_string(most) +
+                     " on cuda (the kernels index it in 32 bits), got " + std::to_string(value));
+  };
+  limit("query", "num_heads", p.num_heads, kMax);
+  limit("key", "num_heads + num_kv_heads", p.num_heads + p.num_kv_heads, kMax);
+  limit("head_size", "head_size", p.head_size, kMax);
+  // rotary_dim <= head_size; interleaved MRoPE passes bounds of 3 * section <= 3 * rotary_dim / 2.
+  if (p.mrope_interleaved) limit("cos_sin_cache", "rotary_dim", p.rotary_dim, kMax / 3 * 2);
+}
+
 }  // namespace
 
 Problem make_problem(const RotaryArgs& args) {
@@ -290,6 +307,7 @@ Problem make_problem(const RotaryArgs& args) {
          "give both query_out and key_out, or neither (in place)");
   p.in_place = !args.query_out.has_value();
   check_element_counts(p);
+  if (p.device == Device::cuda) check_cuda_index_limits(p);
 
   // Collapse (batch, seq) into one token dimension when every tensor allows it.
   const auto collapses = [&](int64_t batch_stride, int64_t seq_stride) {

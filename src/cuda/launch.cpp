@@ -333,6 +333,7 @@ RotaryParams make_params(const detail::Problem& p, const LaunchShape& shape) {
   };
   r.query = head_tensor(p.query_in, p.query_out);
   if (p.has_key) r.key = head_tensor(p.key_in, p.key_out);
+  // All fit in 32 bits: make_problem refuses larger on cuda (check_cuda_index_limits).
   r.num_heads = int(p.num_heads);
   r.num_kv_heads = p.has_key ? int(p.num_kv_heads) : 0;
   r.head_size = int(p.head_size);

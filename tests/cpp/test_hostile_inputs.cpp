@@ -14,6 +14,7 @@
 namespace {
 
 constexpr int64_t kTwoTo32 = int64_t(1) << 32;
+constexpr int64_t kInt32Max = INT32_MAX;
 
 // A DLTensor over a caller's buffer; strides empty: NULL (compact).
 struct Tensor {
@@ -173,6 +174,44 @@ TEST_F(HostileInputs, MropeSectionsWhoseSumOverflowsAreRefused) {
   positions = Tensor(positions_data.data(), kI64, {3, 2}, {});
   const int64_t section[3] = {INT64_MAX, INT64_MAX, 2};
   expect_refused("mrope_section", "summing to rotary_dim / 2", section);
+}
+
+// The CUDA kernels index heads and head elements in 32 bits: larger values are refused by
+// validation, before the backend is chosen, so this needs no GPU.
+class HostileCudaInputs : public HostileInputs {
+ protected:
+  void SetUp() override {
+    HostileInputs::SetUp();
+    for (Tensor* tensor : {&positions, &query, &key, &cache}) tensor->t.device = {kDLCUDA, 0};
+  }
+};
+
+TEST_F(HostileCudaInputs, HeadSizePastInt32IsRefused) {
+  args.key = nullptr;
+  args.head_size = kInt32Max + 1;
+  query = Tensor(query_data.data(), kF32, {2, kInt32Max + 1}, {0, 1}, kDLCUDA);
+  expect_refused("head_size", "got " + std::to_string(kInt32Max + 1));
+}
+
+TEST_F(HostileCudaInputs, HeadCountsPastInt32AreRefused) {
+  query = Tensor(query_data.data(), kF32, {2, kInt32Max + 1, 4}, {0, 0, 1}, kDLCUDA);
+  key = Tensor(key_data.data(), kF32, {2, 1, 4}, {0, 0, 1}, kDLCUDA);
+  expect_refused("query", "num_heads at most " + std::to_string(kInt32Max));
+  // Each fits, their sum (the heads one launch covers) does not.
+  query = Tensor(query_data.data(), kF32, {2, kInt32Max, 4}, {0, 0, 1}, kDLCUDA);
+  expect_refused("key", "num_heads + num_kv_heads at most " + std::to_string(kInt32Max));
+}
+
+TEST_F(HostileCudaInputs, InterleavedMropeBoundsPastInt32AreRefused) {
+  const int64_t rotary_dim = kInt32Max / 3 * 2 + 2;
+  positions_data.assign(6, 0);
+  positions = Tensor(positions_data.data(), kI64, {3, 2}, {}, kDLCUDA);
+  cache = Tensor(cache_data.data(), kF32, {1, rotary_dim}, {0, 1}, kDLCUDA);
+  query = Tensor(query_data.data(), kF32, {2, rotary_dim}, {0, 1}, kDLCUDA);
+  args.key = nullptr;
+  args.head_size = rotary_dim;
+  const int64_t section[3] = {rotary_dim / 2 - 2, 1, 1};
+  expect_refused("cos_sin_cache", "rotary_dim at most", section, 1);
 }
 
 }  // namespace
