@@ -55,8 +55,8 @@ TensorView view_of(const DLTensor* tensor, const std::string& name) {
   if (tensor->strides) {
     for (int d = 0; d < view.ndim; ++d) view.strides[d] = tensor->strides[d];
   } else {
-    // DLPack: NULL strides mean a compact row-major tensor. Negative sizes count as 1 here and
-    // are rejected by validation, which names them.
+    // DLPack: NULL strides mean a compact row-major tensor. Sizes below 1 count as 1 here (negative
+    // ones are rejected by validation, which names them).
     int64_t compact_stride = 1;
     for (int d = view.ndim - 1; d >= 0; --d) {
       view.strides[d] = compact_stride;
