@@ -1,7 +1,11 @@
 /* ropekit C API over DLPack tensors.
  *
  * Every function returns 0 on success and non-zero on failure; on failure nothing was written and
- * ropekit_last_error() (thread-local) names the bad argument with the expected vs actual value. */
+ * ropekit_last_error() (thread-local) names the bad argument with the expected vs actual value.
+ * On CUDA tensors position values are not read on the host: a token whose position lies outside
+ * [0, max_position) gets NaN in its rotary part and the call returns 0. The environment variable
+ * ROPEKIT_CUDA_CHECK_POSITIONS=1 checks them on the host first instead (non-zero, nothing
+ * written; it synchronizes the stream and is refused during CUDA-graph capture). */
 #ifndef ROPEKIT_ROPEKIT_H_
 #define ROPEKIT_ROPEKIT_H_
 

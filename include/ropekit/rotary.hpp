@@ -42,6 +42,10 @@ struct RotaryArgs {
 };
 
 // Validates everything first: on any bad input it throws ropekit::Error and writes nothing.
+// Except on the CUDA backend, where position values are not read on the host: a token whose
+// position lies outside [0, max_position) gets NaN in its rotary part, and the call succeeds.
+// ROPEKIT_CUDA_CHECK_POSITIONS=1 checks them on the host first instead (an error, nothing written;
+// it synchronizes the stream and is refused during CUDA-graph capture).
 ROPEKIT_CXX_API void rotary_embedding(const RotaryArgs& args);
 
 // The backend rotary_embedding(args) would run, after validation (throws like it).

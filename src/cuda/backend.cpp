@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "core/backends.hpp"
 #include "cuda/kernels.hpp"
@@ -88,6 +89,41 @@ bool programmatic_launch(const DeviceInfo& device) {
   return device.arch >= 90 && !disabled;
 }
 
+// ROPEKIT_CUDA_CHECK_POSITIONS=1: positions are copied to the host and checked before the launch,
+// so an out-of-range one is an error with nothing written. It synchronizes the stream (off by
+// default; the kernels give such a token NaN instead, since checking needs the host).
+bool position_check_requested() {
+  static const bool requested = [] {
+    const char* value = std::getenv("ROPEKIT_CUDA_CHECK_POSITIONS");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return requested;
+}
+
+void check_positions_on_host(const detail::Problem& p) {
+  const auto stream = static_cast<cudaStream_t>(p.stream);
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaError_t e = cudaStreamIsCapturing(stream, &capture); e != cudaSuccess)
+    fail("cudaStreamIsCapturing", e);
+  if (capture != cudaStreamCaptureStatusNone)
+    throw Error("positions: ROPEKIT_CUDA_CHECK_POSITIONS=1 reads them on the host, which a CUDA "
+                "graph capture forbids; unset it to capture");
+  // The positions' extent in elements (strides are non-negative, validated).
+  const int64_t last = (p.batch - 1) * p.positions_batch_stride +
+                       (p.seq - 1) * p.positions_seq_stride +
+                       (p.mrope ? 2 * p.positions_stream_stride : 0);
+  std::vector<unsigned char> host(size_t(last + 1) * element_size(p.positions_dtype));
+  if (cudaError_t e = cudaMemcpyAsync(host.data(), p.positions, host.size(),
+                                      cudaMemcpyDeviceToHost, stream);
+      e != cudaSuccess)
+    fail("copying positions to the host", e);
+  if (cudaError_t e = cudaStreamSynchronize(stream); e != cudaSuccess)
+    fail("copying positions to the host", e);
+  detail::Problem on_host = p;
+  on_host.positions = host.data();
+  detail::check_positions_in_range(on_host);
+}
+
 }  // namespace
 }  // namespace ropekit::cuda
 
@@ -102,6 +138,7 @@ void run_cuda(const Problem& problem) {
   using namespace ropekit::cuda;
   const DeviceGuard guard(problem.device_id);
   const DeviceInfo device = device_info(problem.device_id);
+  if (position_check_requested()) check_positions_on_host(problem);
   LaunchShape shape = choose_launch(problem, device);
   if (const std::string error = launch_shape_error(problem, shape); !error.empty())
     throw Error("cuda: " + error);
