@@ -100,11 +100,30 @@ inline constexpr std::array<KernelConfig, kKernelConfigCount> kKernelConfigs = [
   return configs;
 }();
 
+// A dense key of every candidate (-1 for field values no candidate has), so that finding a
+// configuration on the launch path is one table lookup.
+constexpr int count_log2(int count) {
+  return count == 1 ? 0 : count == 2 ? 1 : count == 4 ? 2 : count == 8 ? 3 : -1;
+}
+constexpr int config_key(const KernelConfig& c) {
+  const int pairs = count_log2(c.pairs), heads = count_log2(c.heads_in_flight);
+  if (pairs < 0 || heads < 0) return -1;
+  const int head = (int(c.x) * 2 + int(c.cache)) * 2 + (c.neox ? 1 : 0);
+  return (((head * 4 + int(c.streams)) * 4 + pairs) * 4 + heads) * 2 + (c.streaming ? 1 : 0);
+}
+inline constexpr int kConfigKeyCount = 3 * 2 * 2 * 4 * 4 * 4 * 2;
+
+inline constexpr std::array<int16_t, kConfigKeyCount> kConfigByKey = [] {
+  std::array<int16_t, kConfigKeyCount> index{};
+  for (int16_t& i : index) i = -1;
+  for (int i = 0; i < kKernelConfigCount; ++i) index[config_key(kKernelConfigs[i])] = int16_t(i);
+  return index;
+}();
+
 // The index of `c` in kKernelConfigs, or -1.
 constexpr int find_config(const KernelConfig& c) {
-  for (int i = 0; i < kKernelConfigCount; ++i)
-    if (kKernelConfigs[i] == c) return i;
-  return -1;
+  const int key = config_key(c);
+  return key < 0 || key >= kConfigKeyCount ? -1 : kConfigByKey[key];
 }
 
 }  // namespace ropekit::cuda
