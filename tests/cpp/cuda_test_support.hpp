@@ -121,6 +121,25 @@ class DeviceCopies {
   std::vector<Buffer> buffers_;
 };
 
+// Device copies of every host buffer of a harness problem, and its arguments on them.
+class DeviceMirror : public DeviceCopies {
+ public:
+  explicit DeviceMirror(Problem& problem, bool misalign = false, int device = 0)
+      : DeviceCopies({&problem.positions, &problem.cache, &problem.qkv, &problem.query,
+                      &problem.key, &problem.query_out, &problem.key_out},
+                     misalign, device),
+        problem_(problem) {}
+
+  RotaryArgs device_args(void* stream = nullptr) const {
+    RotaryArgs args = on_device(problem_.args(Backend::cuda));
+    args.stream = stream;
+    return args;
+  }
+
+ private:
+  Problem& problem_;
+};
+
 }  // namespace ropekit::testing
 
 #define SKIP_WITHOUT_CUDA_DEVICE()                                                          \

@@ -16,25 +16,6 @@
 namespace ropekit::testing {
 namespace {
 
-// Device copies of every host buffer of a harness problem, and its arguments on them.
-class DeviceMirror : public DeviceCopies {
- public:
-  DeviceMirror(Problem& problem, bool misalign, int device = 0)
-      : DeviceCopies({&problem.positions, &problem.cache, &problem.qkv, &problem.query,
-                      &problem.key, &problem.query_out, &problem.key_out},
-                     misalign, device),
-        problem_(problem) {}
-
-  RotaryArgs device_args(void* stream = nullptr) const {
-    RotaryArgs args = on_device(problem_.args(Backend::cuda));
-    args.stream = stream;
-    return args;
-  }
-
- private:
-  Problem& problem_;
-};
-
 // Runs `c` on the GPU and returns the oracle's verdict ("" when right).
 std::string run_on_gpu(const Case& c, uint64_t seed, bool misalign) {
   Problem problem = make_problem(c, seed);

@@ -369,19 +369,6 @@ TEST(CudaLaunchShape, RejectsCachesBeyondThirtyTwoBitRows) {
   EXPECT_NE(cuda::launch_shape_error(many_rows, s).find("cos_sin_cache"), std::string::npos);
 }
 
-class DeviceMirror : public DeviceCopies {
- public:
-  explicit DeviceMirror(Problem& problem)
-      : DeviceCopies({&problem.positions, &problem.cache, &problem.qkv, &problem.query,
-                      &problem.key, &problem.query_out, &problem.key_out},
-                     false),
-        problem_(problem) {}
-  RotaryArgs device_args() const { return on_device(problem_.args(Backend::cuda)); }
-
- private:
-  Problem& problem_;
-};
-
 DType random_cache_dtype(cuda::CacheWidth width, std::mt19937_64& rng) {
   if (width == cuda::CacheWidth::b32) return DType::float32;
   return rng() % 2 ? DType::float16 : DType::bfloat16;

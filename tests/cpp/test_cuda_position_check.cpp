@@ -14,19 +14,6 @@
 namespace ropekit::testing {
 namespace {
 
-class DeviceProblem : public DeviceCopies {
- public:
-  explicit DeviceProblem(Problem& problem)
-      : DeviceCopies({&problem.positions, &problem.cache, &problem.qkv, &problem.query,
-                      &problem.key, &problem.query_out, &problem.key_out},
-                     false),
-        problem_(problem) {}
-  RotaryArgs args() const { return on_device(problem_.args(Backend::cuda)); }
-
- private:
-  Problem& problem_;
-};
-
 class CudaPositionCheck : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { setenv("ROPEKIT_CUDA_CHECK_POSITIONS", "1", 1); }
@@ -42,11 +29,11 @@ TEST_F(CudaPositionCheck, OutOfRangePositionIsAnErrorAndWritesNothing) {
     Problem problem = make_problem(c, rng());
     const TensorView& positions = problem.positions.view;  // [T] or [B, S]: token 5 of row 0
     problem.positions.set(5 * positions.strides[positions.ndim - 1], double(bad));
-    DeviceProblem device(problem);
+    DeviceMirror device(problem);
     const std::vector<unsigned char> query = problem.query.storage, qkv = problem.qkv.storage,
                                      query_out = problem.query_out.storage;
     try {
-      rotary_embedding(device.args());
+      rotary_embedding(device.device_args());
       FAIL() << "position " << bad << " accepted (" << c.describe() << ")";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("positions"), std::string::npos) << e.what();
@@ -67,8 +54,8 @@ TEST_F(CudaPositionCheck, InRangePositionsGiveTheOraclesAnswer) {
   for (int i = 0; i < 20; ++i) {
     const Case c = random_case(rng);
     Problem problem = make_problem(c, rng());
-    DeviceProblem device(problem);
-    ASSERT_NO_THROW(rotary_embedding(device.args())) << c.describe();
+    DeviceMirror device(problem);
+    ASSERT_NO_THROW(rotary_embedding(device.device_args())) << c.describe();
     check_cuda(cudaDeviceSynchronize(), "kernel");
     device.download();
     const std::string errors = check_result(problem);
@@ -80,11 +67,10 @@ TEST_F(CudaPositionCheck, IsRefusedDuringGraphCapture) {
   SKIP_WITHOUT_CUDA_DEVICE();
   std::mt19937_64 rng(fresh_seed());
   Problem problem = make_problem(random_case(rng), rng());
-  DeviceProblem device(problem);
+  DeviceMirror device(problem);
   cudaStream_t stream = nullptr;
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
-  RotaryArgs args = device.args();
-  args.stream = stream;
+  const RotaryArgs args = device.device_args(stream);
   check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
   std::string message;
   try {
