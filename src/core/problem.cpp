@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/checked.hpp"
+#include "core/overlap.hpp"
 #include "ropekit/error.hpp"
 
 namespace ropekit::detail {
@@ -195,6 +196,75 @@ void check_cuda_index_limits(const Problem& p) {
   if (p.mrope_interleaved) limit("cos_sin_cache", "rotary_dim", p.rotary_dim, kMax / 3 * 2);
 }
 
+// Exactly the input's elements in the same order: each is read, then written, by one thread.
+bool same_elements(const HeadLayout& out, const HeadLayout& in) {
+  return out.data == in.data && out.batch_stride == in.batch_stride &&
+         out.seq_stride == in.seq_stride && out.head_stride == in.head_stride;
+}
+
+struct NamedView {
+  const char* name;
+  const TensorView* view;
+};
+
+[[noreturn]] void fail_shared(const NamedView& a, const NamedView& b, Overlap found,
+                              const std::string& why) {
+  if (found == Overlap::unknown)
+    fail(b.name, std::string("cannot prove it shares no memory with ") + a.name +
+                     " (strides too irregular to check); " + why);
+  fail(b.name, std::string("shares memory with ") + a.name + "; " + why);
+}
+
+// Every tensor the call writes must not alias itself, the other written tensor, or anything the
+// call reads (a write could change a later read: positions, the cache, the other inputs). The
+// one allowed alias is an output that is exactly its input (in place).
+void check_no_shared_memory(const RotaryArgs& args, const Problem& p) {
+  std::array<NamedView, 2> written{};
+  std::array<const TensorView*, 2> own_input{};
+  int num_written = 0;
+  const auto add_written = [&](const char* name, const TensorView& view, const TensorView& input) {
+    own_input[num_written] = &input;
+    written[num_written++] = {name, &view};
+  };
+  add_written(args.query_out ? "query_out" : "query", args.query_out ? *args.query_out : args.query,
+              args.query);
+  if (args.key)
+    add_written(args.key_out ? "key_out" : "key", args.key_out ? *args.key_out : *args.key,
+                *args.key);
+  std::array<NamedView, 4> read{};
+  int num_read = 0;
+  read[num_read++] = {"positions", &args.positions};
+  read[num_read++] = {"cos_sin_cache", &args.cos_sin_cache};
+  if (args.query_out) read[num_read++] = {"query", &args.query};
+  if (args.key_out) read[num_read++] = {"key", &*args.key};
+
+  const std::array<bool, 2> exactly_in_place = {same_elements(p.query_out, p.query_in),
+                                                same_elements(p.key_out, p.key_in)};
+  for (int w = 0; w < num_written; ++w) {
+    const Footprint out = footprint_of(*written[w].view);
+    const Overlap self = internal_overlap(out);
+    if (self != Overlap::none)
+      fail(written[w].name, std::string(self == Overlap::some ? "elements overlap"
+                                                              : "cannot prove elements do not overlap") +
+                                " in memory (shape " + shape_string(*written[w].view) +
+                                ", strides " + strides_string(*written[w].view) +
+                                "): a tensor that is written must not alias itself");
+    if (w == 1) {
+      const Overlap found = overlap(footprint_of(*written[0].view), out);
+      if (found != Overlap::none)
+        fail_shared(written[0], written[1], found, "each would be rotated more than once");
+    }
+    for (int r = 0; r < num_read; ++r) {
+      if (read[r].view == own_input[w] && exactly_in_place[w]) continue;
+      const Overlap found = overlap(out, footprint_of(*read[r].view));
+      if (found != Overlap::none)
+        fail_shared(written[w], read[r], found,
+                    "a tensor the call reads must not share memory with one it writes (only an "
+                    "output that is exactly its input, in place, may)");
+    }
+  }
+}
+
 }  // namespace
 
 Problem make_problem(const RotaryArgs& args) {
@@ -279,8 +349,6 @@ Problem make_problem(const RotaryArgs& args) {
     if (query.num_heads % key.num_heads != 0)
       fail("key", "expected num_kv_heads dividing num_heads = " +
                       std::to_string(query.num_heads) + ", got " + std::to_string(key.num_heads));
-    if (args.key->data == args.query.data && p.num_tokens() > 0)
-      fail("key", "aliases query (same data pointer): each would be rotated twice");
     p.has_key = true;
     p.num_kv_heads = key.num_heads;
     p.key_in = key.layout;
@@ -305,9 +373,11 @@ Problem make_problem(const RotaryArgs& args) {
   if (p.has_key && (args.query_out.has_value() != args.key_out.has_value()))
     fail(args.query_out ? "key_out" : "query_out",
          "give both query_out and key_out, or neither (in place)");
-  p.in_place = !args.query_out.has_value();
   check_element_counts(p);
   if (p.device == Device::cuda) check_cuda_index_limits(p);
+  check_no_shared_memory(args, p);
+  // Outputs given as exactly their inputs run in place (no pass-through copy onto itself).
+  p.in_place = same_elements(p.query_out, p.query_in) && same_elements(p.key_out, p.key_in);
 
   // Collapse (batch, seq) into one token dimension when every tensor allows it.
   const auto collapses = [&](int64_t batch_stride, int64_t seq_stride) {

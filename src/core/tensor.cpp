@@ -1,5 +1,6 @@
 #include "ropekit/tensor.hpp"
 
+#include "core/checked.hpp"
 #include "ropekit/error.hpp"
 
 namespace ropekit {
@@ -32,7 +33,11 @@ int64_t element_size(DType dtype) {
 
 int64_t TensorView::numel() const {
   int64_t count = 1;
-  for (int d = 0; d < ndim; ++d) count *= shape[d];
+  for (int d = 0; d < ndim; ++d) {
+    const std::optional<int64_t> next = detail::checked_mul(count, shape[d]);
+    if (!next) throw Error("numel: the element count of the shape overflows int64");
+    count = *next;
+  }
   return count;
 }
 
@@ -40,7 +45,10 @@ bool TensorView::is_contiguous() const {
   int64_t expected = 1;
   for (int d = ndim - 1; d >= 0; --d) {
     if (shape[d] != 1 && strides[d] != expected) return false;
-    expected *= shape[d];
+    // Strides past int64 describe no contiguous memory.
+    const std::optional<int64_t> next = detail::checked_mul(expected, shape[d]);
+    if (!next) return d == 0;
+    expected = *next;
   }
   return true;
 }
@@ -59,8 +67,12 @@ TensorView make_contiguous_view(void* data, DType dtype, std::initializer_list<i
   for (int64_t size : shape) view.shape[d++] = size;
   int64_t stride = 1;
   for (d = view.ndim - 1; d >= 0; --d) {
+    if (view.shape[d] < 0) throw Error("shape: negative size " + std::to_string(view.shape[d]));
     view.strides[d] = stride;
-    stride *= view.shape[d];
+    // The outermost product is never a stride; past it only the element count could overflow.
+    const std::optional<int64_t> next = detail::checked_mul(stride, view.shape[d]);
+    if (!next && d > 0) throw Error("shape: its compact strides overflow int64");
+    stride = next.value_or(0);
   }
   return view;
 }

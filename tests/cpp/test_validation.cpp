@@ -114,7 +114,7 @@ const BadInput kBadInputs[] = {
      [](RotaryArgs& a, Problem&) { a.key->shape[1] = 3 * 64; },
      {"key", "dividing num_heads = 4", "got 3"}},
     {"KeyAliasesQuery", [](RotaryArgs& a, Problem&) { a.key = a.query; },
-     {"key", "aliases query"}},
+     {"key", "shares memory with query"}},
     {"KeyOnOtherDevice", [](RotaryArgs& a, Problem&) { a.key->device = Device::cuda; },
      {"key", "device of query (cpu:0)", "cuda:0"}},
     {"CacheOnOtherDevice", [](RotaryArgs& a, Problem&) { a.cos_sin_cache.device_id = 2; },
