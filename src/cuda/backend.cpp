@@ -124,6 +124,34 @@ void check_positions_on_host(const detail::Problem& p) {
   detail::check_positions_in_range(on_host);
 }
 
+// Every pointer of a CUDA call must be device memory of its device (or managed memory): a host
+// pointer tagged cuda faults the kernel, which poisons the context, or is read through UVA.
+void check_device_pointers(const detail::Problem& p) {
+  struct Named {
+    const char* name;
+    const void* data;
+  };
+  const Named pointers[] = {{"positions", p.positions},       {"cos_sin_cache", p.cache},
+                            {"query", p.query_in.data},       {"query_out", p.query_out.data},
+                            {"key", p.key_in.data},           {"key_out", p.key_out.data}};
+  const std::string tagged = "the tensor is tagged cuda:" + std::to_string(p.device_id);
+  for (const Named& n : pointers) {
+    // No key, or an output that is its input (checked as the input).
+    if (n.data == nullptr || (&n != pointers && n.data == (&n - 1)->data)) continue;
+    cudaPointerAttributes attributes{};
+    if (cudaError_t e = cudaPointerGetAttributes(&attributes, n.data); e != cudaSuccess)
+      fail(std::string("cudaPointerGetAttributes(") + n.name + ")", e);
+    if (attributes.type == cudaMemoryTypeManaged) continue;
+    if (attributes.type != cudaMemoryTypeDevice)
+      throw Error(std::string(n.name) + ": data pointer is host memory (" +
+                  (attributes.type == cudaMemoryTypeHost ? "pinned" : "not known to CUDA") +
+                  "), but " + tagged);
+    if (attributes.device != p.device_id)
+      throw Error(std::string(n.name) + ": data pointer is memory of cuda:" +
+                  std::to_string(attributes.device) + ", but " + tagged);
+  }
+}
+
 }  // namespace
 }  // namespace ropekit::cuda
 
@@ -138,6 +166,7 @@ void run_cuda(const Problem& problem) {
   using namespace ropekit::cuda;
   const DeviceGuard guard(problem.device_id);
   const DeviceInfo device = device_info(problem.device_id);
+  check_device_pointers(problem);
   if (position_check_requested()) check_positions_on_host(problem);
   LaunchShape shape = choose_launch(problem, device);
   if (const std::string error = launch_shape_error(problem, shape); !error.empty())
