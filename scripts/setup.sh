@@ -9,6 +9,7 @@ debian_packages=(
   libdlpack-dev                              # DLTensor, the C API's tensor type
   nlohmann-json3-dev                         # Hugging Face config.json parsing
   libcli11-dev                               # the ropekit CLI
+  clang libclang-rt-dev libomp-dev           # the C API fuzzer (libFuzzer, the fuzz preset)
 )
 
 missing=()

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the C++ suite (CTest), the same suite without CUDA under
-# ASan + UBSan (the asan preset, in build/asan) and the Python suite (pytest, in a virtual
-# environment with torch and transformers from PyPI, the package built by pip).
+# ASan + UBSan (the asan preset, in build/asan), the C API fuzzer for a bounded time (the fuzz
+# preset, in build/fuzz) and the Python suite (pytest, in a virtual environment with torch and
+# transformers from PyPI, the package built by pip).
 # GPU tests skip, saying so, on a machine without a GPU.
 #   ROPEKIT_SKIP_SETUP=1       skip installing (Debian packages, PyPI packages)
-#   ROPEKIT_SKIP_SANITIZERS=1  skip the ASan + UBSan pass
+#   ROPEKIT_SKIP_SANITIZERS=1  skip the ASan + UBSan pass and the fuzzer
+#   ROPEKIT_FUZZ_SECONDS=N     how long the fuzzer runs (default 120)
 #   ROPEKIT_SKIP_PYTHON=1      no Python suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ if [[ "${ROPEKIT_SKIP_SANITIZERS:-0}" != 1 ]]; then
   cmake --preset asan
   cmake --build --preset asan -j"$(nproc)"
   ctest --preset asan -j"$(nproc)"
+  scripts/fuzz.sh "${ROPEKIT_FUZZ_SECONDS:-120}"
 fi
 
 [[ "${ROPEKIT_SKIP_PYTHON:-0}" == 1 ]] && exit 0

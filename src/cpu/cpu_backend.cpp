@@ -14,6 +14,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef ROPEKIT_CPU_AVX2
+#include <cpuid.h>
+#endif
 
 #include "core/backends.hpp"
 #include "core/checked.hpp"
@@ -41,8 +44,10 @@ bool isa_supported(Isa isa) {
   if (isa == Isa::baseline) return true;
 #ifdef ROPEKIT_CPU_AVX2
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  // F16C through cpuid: Clang before 16 has no "f16c" for __builtin_cpu_supports.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
   return false;
 #endif
