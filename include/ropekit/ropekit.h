@@ -5,7 +5,9 @@
  * On CUDA tensors position values are not read on the host: a token whose position lies outside
  * [0, max_position) gets NaN in its rotary part and the call returns 0. The environment variable
  * ROPEKIT_CUDA_CHECK_POSITIONS=1 checks them on the host first instead (non-zero, nothing
- * written; it synchronizes the stream and is refused during CUDA-graph capture). */
+ * written; it synchronizes the stream and is refused during CUDA-graph capture).
+ * A tensor a call writes must share no memory with itself, the other written tensor or any tensor
+ * the call reads; an output exactly equal to its input is in place. */
 #ifndef ROPEKIT_ROPEKIT_H_
 #define ROPEKIT_ROPEKIT_H_
 

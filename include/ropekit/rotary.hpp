@@ -46,6 +46,8 @@ struct RotaryArgs {
 // position lies outside [0, max_position) gets NaN in its rotary part, and the call succeeds.
 // ROPEKIT_CUDA_CHECK_POSITIONS=1 checks them on the host first instead (an error, nothing written;
 // it synchronizes the stream and is refused during CUDA-graph capture).
+// Written tensors must share no memory with themselves, each other or any tensor the call reads
+// (an output exactly equal to its input is in place).
 ROPEKIT_CXX_API void rotary_embedding(const RotaryArgs& args);
 
 // The backend rotary_embedding(args) would run, after validation (throws like it).

@@ -84,6 +84,8 @@ Footprint footprint_of(const TensorView& view) {
   const int dims = contiguous_rows ? last : view.ndim;
   f.row_bytes = contiguous_rows ? view.shape[last] * element : element;
   for (int d = 0; d < dims; ++d) {
+    // A dimension of size 1 addresses nothing more (and its stride may be anything).
+    if (view.shape[d] == 1) continue;
     f.stride[f.ndims] = view.strides[d] * element;
     f.count[f.ndims++] = view.shape[d];
   }
@@ -127,8 +129,8 @@ Overlap internal_overlap(const Footprint& t) {
 
 Overlap overlap(const Footprint& a, const Footprint& b) {
   if (a.empty || b.empty) return Overlap::none;
-  // a's row at index i meets b's row at index i' when base_a - base_b + a.stride . i - b.stride . i'
-  // lies in (-a.row_bytes, b.row_bytes). Equal strides of a and b merge into one term.
+  // a's row at index i meets b's row at index i' when base_a - base_b + a.stride . i - b.stride .
+  // i' lies in (-a.row_bytes, b.row_bytes). Equal strides of a and b merge into one term.
   Term terms[kMaxTerms];
   int n = 0;
   const auto add = [&](int64_t stride, Wide lo, Wide hi) {

@@ -57,6 +57,10 @@ void check_tensor_basics(const std::string& name, const TensorView& t) {
   }
   if (t.data == nullptr) fail(name, "data pointer is null for a non-empty tensor");
   const auto address = reinterpret_cast<uintptr_t>(t.data);
+  const auto last_byte = static_cast<uintptr_t>((max_offset + 1) * element_size(t.dtype) - 1);
+  if (last_byte > UINTPTR_MAX - address)
+    fail(name, "shape " + shape_string(t) + " with strides " + strides_string(t) +
+                   " reaches past the end of the address space from its data pointer");
   if (address % static_cast<uintptr_t>(element_size(t.dtype)) != 0)
     fail(name, "data pointer is not aligned to its element size " +
                    std::to_string(element_size(t.dtype)));
@@ -197,9 +201,11 @@ void check_cuda_index_limits(const Problem& p) {
 }
 
 // Exactly the input's elements in the same order: each is read, then written, by one thread.
-bool same_elements(const HeadLayout& out, const HeadLayout& in) {
-  return out.data == in.data && out.batch_stride == in.batch_stride &&
-         out.seq_stride == in.seq_stride && out.head_stride == in.head_stride;
+// Strides of dimensions of size 1 address nothing and may differ.
+bool same_elements(const HeadLayout& out, const HeadLayout& in, const Problem& p, int64_t heads) {
+  return out.data == in.data && (p.batch == 1 || out.batch_stride == in.batch_stride) &&
+         (p.seq == 1 || out.seq_stride == in.seq_stride) &&
+         (heads == 1 || out.head_stride == in.head_stride);
 }
 
 struct NamedView {
@@ -238,17 +244,19 @@ void check_no_shared_memory(const RotaryArgs& args, const Problem& p) {
   if (args.query_out) read[num_read++] = {"query", &args.query};
   if (args.key_out) read[num_read++] = {"key", &*args.key};
 
-  const std::array<bool, 2> exactly_in_place = {same_elements(p.query_out, p.query_in),
-                                                same_elements(p.key_out, p.key_in)};
+  const std::array<bool, 2> exactly_in_place = {
+      same_elements(p.query_out, p.query_in, p, p.num_heads),
+      same_elements(p.key_out, p.key_in, p, p.num_kv_heads)};
   for (int w = 0; w < num_written; ++w) {
     const Footprint out = footprint_of(*written[w].view);
     const Overlap self = internal_overlap(out);
-    if (self != Overlap::none)
-      fail(written[w].name, std::string(self == Overlap::some ? "elements overlap"
-                                                              : "cannot prove elements do not overlap") +
-                                " in memory (shape " + shape_string(*written[w].view) +
+    if (self != Overlap::none) {
+      const std::string found =
+          self == Overlap::some ? "elements overlap" : "cannot prove elements do not overlap";
+      fail(written[w].name, found + " in memory (shape " + shape_string(*written[w].view) +
                                 ", strides " + strides_string(*written[w].view) +
                                 "): a tensor that is written must not alias itself");
+    }
     if (w == 1) {
       const Overlap found = overlap(footprint_of(*written[0].view), out);
       if (found != Overlap::none)
@@ -377,7 +385,8 @@ Problem make_problem(const RotaryArgs& args) {
   if (p.device == Device::cuda) check_cuda_index_limits(p);
   check_no_shared_memory(args, p);
   // Outputs given as exactly their inputs run in place (no pass-through copy onto itself).
-  p.in_place = same_elements(p.query_out, p.query_in) && same_elements(p.key_out, p.key_in);
+  p.in_place = same_elements(p.query_out, p.query_in, p, p.num_heads) &&
+               same_elements(p.key_out, p.key_in, p, p.num_kv_heads);
 
   // Collapse (batch, seq) into one token dimension when every tensor allows it.
   const auto collapses = [&](int64_t batch_stride, int64_t seq_stride) {

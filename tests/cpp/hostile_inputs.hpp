@@ -181,9 +181,7 @@ class HostileInputs : public ::testing::TestWithParam<Memory*> {
     EXPECT_EQ(status, ROPEKIT_OK) << ropekit_last_error();
     return bytes();
   }
-
 };
-
 
 TEST_P(HostileInputs, TheBaselineCallIsValid) {
   const std::vector<unsigned char> poisoned = bytes_after_upload();

@@ -43,8 +43,9 @@ TEST_P(HostileInputs, HostMemoryTaggedCudaIsRefused) {
   std::vector<float> pageable(16, 1.0f);
   const std::vector<float> pageable_before = pageable;
   query = tensor(pageable.data(), kF32, {2, 8}, {});
-  expect_refused("query", "data pointer is host memory (not known to CUDA), but the tensor is "
-                          "tagged cuda:0");
+  expect_refused("query",
+                 "data pointer is host memory (not known to CUDA), but the tensor is "
+                 "tagged cuda:0");
   EXPECT_EQ(pageable, pageable_before);
   query = tensor(query_data.at<float>(0), kF32, {2, 8}, {});
 

@@ -114,9 +114,11 @@ TEST(Overlap, FusedQkvViewsAtLargeSizesAreDisjoint) {
   EXPECT_EQ(overlap(footprint_of(q), footprint_of(k)), Overlap::none);
   EXPECT_EQ(overlap(footprint_of(k), footprint_of(v)), Overlap::none);
   // One element more per row of k reaches v's first element.
-  const TensorView k_wide = view(base + 2 * 32 * 128, DType::bfloat16, {tokens, 8 * 128 + 1}, {row, 1});
+  const TensorView k_wide =
+      view(base + 2 * 32 * 128, DType::bfloat16, {tokens, 8 * 128 + 1}, {row, 1});
   EXPECT_EQ(overlap(footprint_of(k_wide), footprint_of(v)), Overlap::some);
-  // Positions stored in the token padding of a padded query do not overlap it; in its heads they do.
+  // Positions stored in the token padding of a padded query do not overlap it; in its heads they
+  // do.
   const TensorView padded = view(base, DType::bfloat16, {64, 2, 128}, {512, 128, 1});
   const TensorView in_padding = view(base + 2 * 256, DType::int64, {64}, {128});
   const TensorView in_heads = view(base + 2 * 250, DType::int64, {64}, {128});
