@@ -158,6 +158,8 @@ echo "=== MRoPE vs plain"
 sed -n '/^multimodal RoPE/,/^$/p' "$out/gpu_bench.log" 2>/dev/null
 grep -E 'MISMATCH|DIFFER|^gpu_bench:' "$out/gpu_bench.log" 2>/dev/null
 grep -E '^(PASS|FAIL)' "$out/gpu_bench.log" 2>/dev/null
+echo "=== eager calls (host cost)"
+sed -n '/^eager calls/,/^$/p' "$out/gpu_bench.log" 2>/dev/null
 if [[ -f $baseline ]]; then
   echo "=== A/B against $baseline"
   sed -n '/^A\/B: /,/^AB /p' "$out/gpu_bench.log" 2>/dev/null

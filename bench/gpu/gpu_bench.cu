@@ -1,6 +1,6 @@
 // GPU benchmark over the public C API: per model shape and token count, ropekit's time per call,
 // the naive one-block-per-token kernel and a device-to-device copy of the same bytes (plain RoPE),
-// then multimodal RoPE against plain RoPE on the same heads. Every contender is timed as CUDA-graph
+// then multimodal RoPE against plain RoPE on the same heads, then the host cost of eager calls. Every contender is timed as CUDA-graph
 // replays in one run; every case's first call is checked against the float64 reference backend.
 // With --baseline-library, another build's C API is timed on the same buffers, round robin with
 // the current one, and an A/B table ends the output: a row fails when current / baseline exceeds
@@ -37,6 +37,7 @@ constexpr const char* kPlainShapes[] = {"llama3-8b", "glm4-9b", "llama3-70b-tp8"
 constexpr const char* kMropeShapes[] = {"qwen2-vl-7b", "qwen3-vl-8b"};
 // A/B tolerances: the current build may be at most this much slower than the baseline per row.
 constexpr double kPlainTolerance = 0.03, kMropeTolerance = 0.05;
+constexpr int kEagerRounds = 9, kEagerCalls = 20000;
 
 struct Options {
   bool quick = false, plain = true, mrope = true;
@@ -217,6 +218,32 @@ class Bench {
     }
   }
 
+  // Host cost of eager (not captured) calls at decode sizes: validation, the launch choice and
+  // the launch itself. Medians of interleaved rounds; the baseline's too when given.
+  void eager_table() {
+    std::printf("\neager calls, host-bound (us per call, %d rounds of %d calls, median)\n",
+                kEagerRounds, kEagerCalls);
+    std::printf("%-22s %6s %10s %11s\n", "shape", "T", "current_us", "baseline_us");
+    const auto& shape = shape_named("llama3-8b");
+    const DeviceCache cache(kCacheRows, shape.rotary_dim);
+    for (int64_t t : {int64_t(1), int64_t(16)}) {
+      RopeCase c(l2_bytes_, shape, t, cache, stream_, MropeSpec{}, false);
+      std::vector<double> current, baseline;
+      for (int round = 0; round < kEagerRounds; ++round) {
+        current.push_back(c.eager_seconds_per_call(current_, kEagerCalls));
+        if (baseline_) baseline.push_back(c.eager_seconds_per_call(*baseline_, kEagerCalls));
+      }
+      const auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+      };
+      char base[32] = "-";
+      if (baseline_) std::snprintf(base, sizeof base, "%.2f", median(baseline) * 1e6);
+      std::printf("%-22s %6lld %10.2f %11s\n", "llama3-8b", (long long)t, median(current) * 1e6,
+                  base);
+    }
+  }
+
   // The A/B table and its verdict; false when a row is over its tolerance or disagrees.
   bool ab_table() const {
     if (!baseline_) return true;
@@ -343,6 +370,7 @@ int main(int argc, char** argv) {
   Bench bench(options);
   if (options.plain) bench.plain_table();
   if (options.mrope) bench.mrope_table();
+  bench.eager_table();
   const bool ab_ok = bench.ab_table();
   std::printf("\n%s: %d case(s) miss a target of issue 3 or 4; %d wrong result(s)\n",
               bench.misses() || bench.wrong() ? "FAIL" : "PASS", bench.misses(), bench.wrong());

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -118,6 +119,21 @@ class RopeCase {
                             cudaMemcpyDeviceToDevice, stream_),
             "copy");
     });
+  }
+
+  // Host time per eager call of `library` (no graph): `calls` back-to-back calls over the sets,
+  // then one synchronize. With a small problem the launches, not the GPU, set the pace.
+  double eager_seconds_per_call(const RopeLibrary& library, int calls) {
+    check(cudaStreamSynchronize(stream_), "before eager calls");
+    const auto start = std::chrono::steady_clock::now();
+    for (int k = 0; k < calls; ++k)
+      if (call_rope(library, sets_data_[k % sets_]->call.args, mrope_) != 0) {
+        std::fprintf(stderr, "gpu_bench: %s failed: %s\n", library.name.c_str(),
+                     error_of(library, mrope_).c_str());
+        std::exit(1);
+      }
+    check(cudaStreamSynchronize(stream_), "after eager calls");
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / calls;
   }
 
   // q then k (bf16 bits) after one call of `library` on set 0, which is then restored so that
