@@ -126,15 +126,22 @@ Extent extent_of(const Arg& a, const unsigned char* arena) {
 // For failure reports: what the call was given.
 std::string describe(const char* name, const Arg& a) {
   if (!a.present) return "";
-  std::string text =
-      std::string(name) + "{arena " + std::to_string(a.arena) + (a.t.data ? "" : " null") +
-      " offset " + std::to_string(a.t.byte_offset) + " dtype " + std::to_string(a.t.dtype.code) +
-      "/" + std::to_string(a.t.dtype.bits) + " ndim " + std::to_string(a.t.ndim) + " shape";
-  for (int d = 0; d < a.t.ndim && d < kMaxNdim; ++d) text += " " + std::to_string(a.t.shape[d]);
-  text += a.t.strides ? " strides" : " strides NULL";
-  for (int d = 0; a.t.strides && d < a.t.ndim && d < kMaxNdim; ++d)
-    text += " " + std::to_string(a.t.strides[d]);
-  return text + "} ";
+  // Appended piece by piece: GCC 12 at -O3 warns falsely on `" " + std::to_string(...)`.
+  std::string text = name;
+  const auto add = [&](const char* label, long long value) {
+    text.append(label).append(std::to_string(value));
+  };
+  add("{arena ", a.arena);
+  if (!a.t.data) text.append(" null");
+  add(" offset ", static_cast<long long>(a.t.byte_offset));
+  add(" dtype ", a.t.dtype.code);
+  add("/", a.t.dtype.bits);
+  add(" ndim ", a.t.ndim);
+  text.append(" shape");
+  for (int d = 0; d < a.t.ndim && d < kMaxNdim; ++d) add(" ", a.t.shape[d]);
+  text.append(a.t.strides ? " strides" : " strides NULL");
+  for (int d = 0; a.t.strides && d < a.t.ndim && d < kMaxNdim; ++d) add(" ", a.t.strides[d]);
+  return text.append("} ");
 }
 
 bool bytes_meet(const Arg& a, const Extent& ea, const Arg& b, const Extent& eb) {
