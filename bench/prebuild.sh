@@ -29,9 +29,11 @@ cp -L "$cudart" "$build/runtime/"
 mkdir -p "$stash"
 (cd "$build" && find . \( -name '*.o' -o -name '*.a' -o -path './CMakeFiles/[0-9]*' \
   -o -path './CMakeFiles/CheckCUDA*' \
-  -o \( -path './tests/cpp/test_*' ! -name 'test_cuda_*' ! -name '*.cmake' \) \) \
+  -o \( -path './tests/cpp/test_*' ! -name 'test_cuda_*' ! -name '*.cmake' \) \
+  -o -path './tests/fuzz/fuzz_rotary_replay' \) \
   -type f -print0 | xargs -0 -r cp --parents -a -t "$stash")
 find "$build" \( -name '*.o' -o -name '*.a' \) -delete
 find "$build/tests/cpp" -maxdepth 1 -name 'test_*' ! -name 'test_cuda_*' ! -name '*.cmake' -type f -delete
+rm -f "$build/tests/fuzz/fuzz_rotary_replay"
 rm -rf "$build"/CMakeFiles/[0-9]* "$build"/CMakeFiles/CheckCUDA "$build"/tests/consumer-work
 echo "prebuild: $(du -sh "$build" | cut -f1) in $build (the device tool carries at most 64 MiB in all)"
