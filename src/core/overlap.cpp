@@ -127,8 +127,21 @@ Overlap internal_overlap(const Footprint& t) {
   return result;
 }
 
+namespace {
+
+// One past the last byte of f.
+Wide end_of(const Footprint& f) {
+  Wide end = Wide(f.base) + f.row_bytes;
+  for (int d = 0; d < f.ndims; ++d) end += Wide(f.stride[d]) * (f.count[d] - 1);
+  return end;
+}
+
+}  // namespace
+
 Overlap overlap(const Footprint& a, const Footprint& b) {
   if (a.empty || b.empty) return Overlap::none;
+  // Separate allocations, the common case, without the search.
+  if (end_of(a) <= Wide(b.base) || end_of(b) <= Wide(a.base)) return Overlap::none;
   // a's row at index i meets b's row at index i' when base_a - base_b + a.stride . i - b.stride .
   // i' lies in (-a.row_bytes, b.row_bytes). Equal strides of a and b merge into one term.
   Term terms[kMaxTerms];

@@ -247,8 +247,11 @@ void check_no_shared_memory(const RotaryArgs& args, const Problem& p) {
   const std::array<bool, 2> exactly_in_place = {
       same_elements(p.query_out, p.query_in, p, p.num_heads),
       same_elements(p.key_out, p.key_in, p, p.num_kv_heads)};
+  std::array<Footprint, 2> written_bytes;
+  std::array<Footprint, 4> read_bytes;
+  for (int r = 0; r < num_read; ++r) read_bytes[r] = footprint_of(*read[r].view);
   for (int w = 0; w < num_written; ++w) {
-    const Footprint out = footprint_of(*written[w].view);
+    const Footprint& out = written_bytes[w] = footprint_of(*written[w].view);
     const Overlap self = internal_overlap(out);
     if (self != Overlap::none) {
       const std::string found =
@@ -258,13 +261,13 @@ void check_no_shared_memory(const RotaryArgs& args, const Problem& p) {
                                 "): a tensor that is written must not alias itself");
     }
     if (w == 1) {
-      const Overlap found = overlap(footprint_of(*written[0].view), out);
+      const Overlap found = overlap(written_bytes[0], out);
       if (found != Overlap::none)
         fail_shared(written[0], written[1], found, "each would be rotated more than once");
     }
     for (int r = 0; r < num_read; ++r) {
       if (read[r].view == own_input[w] && exactly_in_place[w]) continue;
-      const Overlap found = overlap(out, footprint_of(*read[r].view));
+      const Overlap found = overlap(out, read_bytes[r]);
       if (found != Overlap::none)
         fail_shared(written[w], read[r], found,
                     "a tensor the call reads must not share memory with one it writes (only an "

@@ -43,11 +43,15 @@ const char* to_string(Isa isa) { return isa == Isa::avx2 ? "avx2" : "baseline"; 
 bool isa_supported(Isa isa) {
   if (isa == Isa::baseline) return true;
 #ifdef ROPEKIT_CPU_AVX2
-  __builtin_cpu_init();
-  // F16C through cpuid: Clang before 16 has no "f16c" for __builtin_cpu_supports.
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+  // Asked once: cpuid is slow (in a virtual machine it traps), and this runs on every call.
+  static const bool avx2 = [] {
+    __builtin_cpu_init();
+    // F16C through cpuid: Clang before 16 has no "f16c" for __builtin_cpu_supports.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+  }();
+  return avx2;
 #else
   return false;
 #endif

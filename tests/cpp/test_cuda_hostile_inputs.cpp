@@ -36,7 +36,8 @@ class DeviceMemory : public Memory {
 };
 
 DeviceMemory device_memory;
-INSTANTIATE_TEST_SUITE_P(Cuda, HostileInputs, ::testing::Values(&device_memory));
+INSTANTIATE_TEST_SUITE_P(Cuda, HostileInputs, ::testing::Values(&device_memory),
+                         [](const auto&) { return std::string("memory"); });
 
 // Host memory tagged cuda: refused by name before any launch, and the context stays usable.
 TEST_P(HostileInputs, HostMemoryTaggedCudaIsRefused) {

@@ -23,7 +23,8 @@ class HostMemory : public Memory {
 };
 
 HostMemory host_memory;
-INSTANTIATE_TEST_SUITE_P(Host, HostileInputs, ::testing::Values(&host_memory));
+INSTANTIATE_TEST_SUITE_P(Host, HostileInputs, ::testing::Values(&host_memory),
+                         [](const auto&) { return std::string("memory"); });
 
 }  // namespace
 }  // namespace ropekit::testing
