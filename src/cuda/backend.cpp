@@ -125,28 +125,28 @@ void check_positions_on_host(const detail::Problem& p) {
 }
 
 // Pointers this thread already found to be memory of a device: cudaPointerGetAttributes costs
-// about a third of an eager launch, and engines pass the same few buffers call after call. A freed
+// about a third of an eager launch, and engines pass the same buffers call after call. A freed
 // device address stays in the driver's reserved virtual range, where pageable host memory is never
-// placed, so a remembered pointer stays memory the kernel can reach.
+// placed, so a remembered pointer stays memory the kernel can reach. Direct-mapped: one probe.
 class CheckedPointers {
  public:
   bool contains(const void* data, int device) const {
-    for (const Entry& e : entries_)
-      if (e.data == data && e.device == device) return true;
-    return false;
+    const Entry& e = entries_[slot(data)];
+    return e.data == data && e.device == device;
   }
-  void add(const void* data, int device) {
-    entries_[next_] = {data, device};
-    next_ = (next_ + 1) % entries_.size();
-  }
+  void add(const void* data, int device) { entries_[slot(data)] = {data, device}; }
 
  private:
   struct Entry {
     const void* data = nullptr;
     int device = -1;
   };
-  std::array<Entry, 16> entries_{};
-  size_t next_ = 0;
+  static constexpr int kBits = 10;
+  static size_t slot(const void* data) {
+    // Fibonacci hashing of the address (allocations are 256-byte aligned, views anywhere).
+    return size_t((reinterpret_cast<uintptr_t>(data) * 0x9E3779B97F4A7C15ull) >> (64 - kBits));
+  }
+  std::array<Entry, size_t(1) << kBits> entries_{};
 };
 
 // Every pointer of a CUDA call must be device memory of its device (or managed memory): a host
