@@ -79,6 +79,8 @@ def main():
                 "compiled": lambda: compiled(
                     positions, query, key, cache, head_size, rotary_dim, is_neox),
             }
+            # The inputs were made on the default stream: the side stream must wait for them.
+            stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
                 q1, k1, q2, k2 = query.clone(), key.clone(), query.clone(), key.clone()
                 torch.ops.ropekit.rotary_embedding(positions, q1, k1, head_size, cache, is_neox)

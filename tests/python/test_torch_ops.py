@@ -169,6 +169,7 @@ def test_cuda_in_place_matches_oracle_or_names_what_is_missing(generator, dtype_
             torch.ops.ropekit.rotary_embedding(positions, query, key, head_size, cache, True)
         return
     stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())  # the inputs were made on the default stream
     with torch.cuda.stream(stream):  # the op runs on the current stream
         torch.ops.ropekit.rotary_embedding(positions, query, key, head_size, cache, True)
     stream.synchronize()
