@@ -56,6 +56,8 @@ typedef struct ropekit_rotary_args {
   int inverse;                  /* non-zero: rotate by -theta (the backward pass) */
   int backend;                  /* ROPEKIT_BACKEND_*; AUTO honours the ROPEKIT_BACKEND variable */
   void* stream;
+  int64_t rope_dim_offset;      /* first rotated element of each head (in place only); 0: the
+                                   start. Zero-initialize the struct: fields may be added here. */
 } ropekit_rotary_args;
 
 ROPEKIT_API int ropekit_rotary_embedding_ex(const ropekit_rotary_args* args);

@@ -29,6 +29,9 @@ struct RotaryArgs {
   std::optional<TensorView> key_out;
   // Rotate by -theta: undoes the forward rotation (the backward pass).
   bool inverse = false;
+  // Where the rotary part starts within each head (vLLM's rope_dim_offset): elements
+  // [rope_dim_offset, rope_dim_offset + rotary_dim) rotate, the rest pass through. In place only.
+  int64_t rope_dim_offset = 0;
   // Multimodal RoPE (Qwen2-VL / Qwen3-VL): when set, positions are [3, T] (temporal, height,
   // width) and frequency i takes its cache row from the stream the sections assign it. The three
   // sizes sum to rotary_dim / 2; NeoX pairing only.

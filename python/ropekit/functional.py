@@ -12,11 +12,12 @@ _DLPACK_CUDA = 2  # DLDeviceType kDLCUDA
 
 def rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox, *,
                      query_out=None, key_out=None, inverse=False, mrope_section=None,
-                     mrope_interleaved=False, backend="auto", stream=None):
+                     mrope_interleaved=False, backend="auto", stream=None, rope_dim_offset=0):
     """Rotates ``query`` and ``key`` (may be None) by the angles of ``positions``.
 
     In place unless ``query_out`` (and ``key_out`` when there is a key) are given; ``inverse``
-    rotates by -theta (the backward pass). ``mrope_section`` (three ints summing to
+    rotates by -theta (the backward pass); ``rope_dim_offset`` (in place only) starts the rotary
+    part that many elements into each head. ``mrope_section`` (three ints summing to
     rotary_dim / 2) selects multimodal RoPE: positions are then [3, T] (temporal, height, width),
     in contiguous sections (Qwen2-VL) or, with ``mrope_interleaved``, interleaved (Qwen3-VL).
     ``backend``: "auto" (by device; the ROPEKIT_BACKEND environment variable forces one),
@@ -26,7 +27,8 @@ def rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox, *
     """
     _ropekit.rotary_embedding(positions, query, key, head_size, cos_sin_cache, bool(is_neox),
                               query_out, key_out, bool(inverse), _sections(mrope_section),
-                              bool(mrope_interleaved), backend, _stream_handle(stream, query))
+                              bool(mrope_interleaved), backend, _stream_handle(stream, query),
+                              int(rope_dim_offset))
 
 
 def resolve_backend(positions, query, key, head_size, cos_sin_cache, is_neox, *,

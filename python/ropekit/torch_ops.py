@@ -1,8 +1,10 @@
 """torch.ops.ropekit: the RoPE operators as PyTorch custom ops.
 
-- ``rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox) -> ()`` rotates in
-  place, with the argument semantics of vLLM's ``torch.ops._C.rotary_embedding`` (``key`` may be
-  None), so an engine can swap it in.
+- ``rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox, rope_dim_offset=0,
+  inverse=False) -> ()`` rotates in place, with the arguments of vLLM's
+  ``torch.ops._C.rotary_embedding`` (``key`` may be None; the rotary part starts
+  ``rope_dim_offset`` elements into each head; ``inverse`` rotates by -theta), so an engine can
+  swap it in.
 - ``rotary_embedding_functional(..., is_neox, inverse=False) -> (query_out, key_out)`` is out of
   place and differentiable: the rotation is orthogonal, so its backward is the inverse rotation of
   the incoming gradients (the same op with ``not inverse``).
@@ -26,7 +28,7 @@ from . import _build_info, _ropekit
 _LIBRARY = torch.library.Library("ropekit", "DEF")  # must stay alive: it owns the registrations
 _LIBRARY.define(
     "rotary_embedding(Tensor positions, Tensor(a!) query, Tensor(b!)? key, int head_size, "
-    "Tensor cos_sin_cache, bool is_neox) -> ()")
+    "Tensor cos_sin_cache, bool is_neox, int rope_dim_offset=0, bool inverse=False) -> ()")
 _LIBRARY.define(
     "rotary_embedding_functional(Tensor positions, Tensor query, Tensor? key, int head_size, "
     "Tensor cos_sin_cache, bool is_neox, bool inverse=False) -> (Tensor, Tensor?)")
@@ -37,9 +39,11 @@ _LIBRARY.define(
 _KERNELS_PATH = Path(__file__).with_name("_torch_kernels.so")
 
 
-def rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox):
+def rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox, rope_dim_offset=0,
+                     inverse=False):
     """In place; see the module docstring."""
-    torch.ops.ropekit.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox)
+    torch.ops.ropekit.rotary_embedding(positions, query, key, head_size, cos_sin_cache, is_neox,
+                                       rope_dim_offset, inverse)
 
 
 def rotary_embedding_functional(positions, query, key, head_size, cos_sin_cache, is_neox,
@@ -93,10 +97,11 @@ def _detached(tensor):
     return None if tensor is None else tensor.detach()
 
 
-def _rotary_embedding_python(positions, query, key, head_size, cos_sin_cache, is_neox):
+def _rotary_embedding_python(positions, query, key, head_size, cos_sin_cache, is_neox,
+                             rope_dim_offset=0, inverse=False):
     _ropekit.rotary_embedding(_detached(positions), _detached(query), _detached(key), head_size,
-                              _detached(cos_sin_cache), is_neox, None, None, False, None, False,
-                              "auto", _current_stream(query))
+                              _detached(cos_sin_cache), is_neox, None, None, inverse, None, False,
+                              "auto", _current_stream(query), rope_dim_offset)
 
 
 def _mrope_rotary_embedding_python(positions, query, key, head_size, cos_sin_cache,
@@ -139,7 +144,8 @@ else:
 # Fake (meta) implementations: shapes, dtypes and strides for tracing and torch.compile ----------
 
 @torch.library.register_fake("ropekit::rotary_embedding", lib=_LIBRARY)
-def _rotary_embedding_fake(positions, query, key, head_size, cos_sin_cache, is_neox):
+def _rotary_embedding_fake(positions, query, key, head_size, cos_sin_cache, is_neox,
+                           rope_dim_offset=0, inverse=False):
     return None
 
 

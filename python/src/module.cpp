@@ -29,7 +29,8 @@ RotaryArgs make_args(const ReadOnlyArray& positions, const AnyArray& query,
                      const std::optional<AnyArray>& query_out,
                      const std::optional<AnyArray>& key_out, bool inverse,
                      const std::optional<std::array<int64_t, 3>>& mrope_section,
-                     bool mrope_interleaved, const std::string& backend, uintptr_t stream) {
+                     bool mrope_interleaved, const std::string& backend, uintptr_t stream,
+                     int64_t rope_dim_offset = 0) {
   RotaryArgs args;
   args.positions = view_of(positions, "positions");
   args.query = view_of(query, "query");
@@ -44,6 +45,7 @@ RotaryArgs make_args(const ReadOnlyArray& positions, const AnyArray& query,
   args.mrope_interleaved = mrope_interleaved;
   args.backend = parse_backend(backend, "backend");
   args.stream = reinterpret_cast<void*>(stream);
+  args.rope_dim_offset = rope_dim_offset;
   return args;
 }
 
@@ -54,10 +56,10 @@ void rotary_embedding_binding(const ReadOnlyArray& positions, const AnyArray& qu
                               const std::optional<AnyArray>& key_out, bool inverse,
                               const std::optional<std::array<int64_t, 3>>& mrope_section,
                               bool mrope_interleaved, const std::string& backend,
-                              uintptr_t stream) {
+                              uintptr_t stream, int64_t rope_dim_offset) {
   const RotaryArgs args =
       make_args(positions, query, key, head_size, cos_sin_cache, is_neox, query_out, key_out,
-                inverse, mrope_section, mrope_interleaved, backend, stream);
+                inverse, mrope_section, mrope_interleaved, backend, stream, rope_dim_offset);
   // The CPU backend may run for a while on large inputs: let other Python threads go meanwhile.
   nb::gil_scoped_release release;
   rotary_embedding(args);
@@ -103,7 +105,7 @@ NB_MODULE(_ropekit, m) {
         "query"_a.noconvert(), "key"_a.noconvert().none(), "head_size"_a,
         "cos_sin_cache"_a.noconvert(), "is_neox"_a, "query_out"_a.noconvert().none(),
         "key_out"_a.noconvert().none(), "inverse"_a, "mrope_section"_a.none(),
-        "mrope_interleaved"_a, "backend"_a, "stream"_a,
+        "mrope_interleaved"_a, "backend"_a, "stream"_a, "rope_dim_offset"_a = 0,
         "Rotates query/key (in place, or into query_out/key_out). stream: a cudaStream_t or 0.");
   m.def("resolve_backend", &resolve_backend_binding, "positions"_a.noconvert(),
         "query"_a.noconvert(), "key"_a.noconvert().none(), "head_size"_a,

@@ -93,9 +93,13 @@ ropekit::RotaryArgs make_args(const at::Tensor& positions, const at::Tensor& que
 // vLLM's torch.ops._C.rotary_embedding: rotates query and key in place.
 void rotary_embedding(const at::Tensor& positions, const at::Tensor& query,
                       const std::optional<at::Tensor>& key, int64_t head_size,
-                      const at::Tensor& cos_sin_cache, bool is_neox) {
+                      const at::Tensor& cos_sin_cache, bool is_neox, int64_t rope_dim_offset,
+                      bool inverse) {
   rethrow_as_value_error([&] {
-    ropekit::rotary_embedding(make_args(positions, query, key, head_size, cos_sin_cache, is_neox));
+    ropekit::RotaryArgs args = make_args(positions, query, key, head_size, cos_sin_cache, is_neox);
+    args.rope_dim_offset = rope_dim_offset;
+    args.inverse = inverse;
+    ropekit::rotary_embedding(args);
   });
 }
 

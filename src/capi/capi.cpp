@@ -42,6 +42,7 @@ ropekit::RotaryArgs ropekit::capi::rotary_args_of(const ropekit_rotary_args* arg
   cpp.head_size = args->head_size;
   cpp.is_neox = args->is_neox != 0;
   cpp.inverse = args->inverse != 0;
+  cpp.rope_dim_offset = args->rope_dim_offset;
   cpp.backend = backend_of(args->backend);
   cpp.stream = args->stream;
   return cpp;

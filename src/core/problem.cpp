@@ -276,6 +276,20 @@ void check_no_shared_memory(const RotaryArgs& args, const Problem& p) {
   }
 }
 
+// The rotary part starting at `offset` within each head is a head of head_size - offset elements
+// starting there, with the same strides: in place, the elements before it are never touched.
+void apply_rope_dim_offset(int64_t offset, Problem& p) {
+  if (!p.in_place)
+    fail("rope_dim_offset", "expected in-place rotation (no query_out / key_out) with an offset "
+                            "of " + std::to_string(offset) +
+                                ": outputs would miss the elements before it");
+  const int64_t bytes = offset * element_size(p.x_dtype);
+  for (HeadLayout* layout : {&p.query_in, &p.query_out, &p.key_in, &p.key_out})
+    if (layout->data != nullptr && p.num_tokens() > 0)
+      layout->data = static_cast<char*>(layout->data) + bytes;
+  p.head_size -= offset;
+}
+
 }  // namespace
 
 Problem make_problem(const RotaryArgs& args) {
@@ -308,6 +322,10 @@ Problem make_problem(const RotaryArgs& args) {
   if (cache.strides[1] != 1)
     fail("cos_sin_cache", "expected a contiguous last dimension (stride 1), got strides " +
                               strides_string(cache));
+  if (args.rope_dim_offset < 0 || args.rope_dim_offset > args.head_size - rotary_dim)
+    fail("rope_dim_offset", "expected a value in [0, head_size - rotary_dim = " +
+                                std::to_string(args.head_size - rotary_dim) + "], got " +
+                                std::to_string(args.rope_dim_offset));
   if (cache.shape[0] < 1)
     fail("cos_sin_cache", "expected at least one row (max_position >= 1), got shape " +
                               shape_string(cache));
@@ -390,6 +408,7 @@ Problem make_problem(const RotaryArgs& args) {
   // Outputs given as exactly their inputs run in place (no pass-through copy onto itself).
   p.in_place = same_elements(p.query_out, p.query_in, p, p.num_heads) &&
                same_elements(p.key_out, p.key_in, p, p.num_kv_heads);
+  if (args.rope_dim_offset > 0) apply_rope_dim_offset(args.rope_dim_offset, p);
 
   // Collapse (batch, seq) into one token dimension when every tensor allows it.
   const auto collapses = [&](int64_t batch_stride, int64_t seq_stride) {

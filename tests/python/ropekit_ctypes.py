@@ -55,6 +55,7 @@ class RotaryArgs(ctypes.Structure):
         ("inverse", ctypes.c_int),
         ("backend", ctypes.c_int),
         ("stream", ctypes.c_void_p),
+        ("rope_dim_offset", ctypes.c_int64),
     ]
 
 

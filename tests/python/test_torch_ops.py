@@ -63,6 +63,35 @@ def test_in_place_op_matches_oracle(generator, dtype_name, is_neox, with_key):
         check(key, key_in, positions, head_size, cache, is_neox, dtype_name, "key")
 
 
+@pytest.mark.parametrize("dtype_name,is_neox,inverse",
+                         list(itertools.product(TORCH_DTYPES, [True, False], [False, True])))
+def test_vllm_eight_argument_call_with_offset_and_inverse(generator, dtype_name, is_neox, inverse):
+    """vLLM's current call: the rotary part starts rope_dim_offset elements into each head."""
+    dtype = TORCH_DTYPES[dtype_name]
+    offset, rotary_dim = 24, 32
+    positions, query, key, head_size, cache = make_problem(
+        generator, dtype, head_size=96, rotary_dim=rotary_dim)
+    query_in, key_in = query.clone(), key.clone()
+    torch.ops.ropekit.rotary_embedding(positions, query, key, head_size, cache, is_neox, offset,
+                                       inverse)
+    for got, original, what in ((query, query_in, "query"), (key, key_in, "key")):
+        heads, heads_in = got.view(11, -1, head_size), original.view(11, -1, head_size)
+        assert torch.equal(heads[..., :offset], heads_in[..., :offset]), what
+        # From the offset on, a head of head_size - offset elements rotated as usual.
+        check(heads[..., offset:], heads_in[..., offset:], positions, head_size - offset, cache,
+              is_neox, dtype_name, what, inverse)
+
+
+def test_rope_dim_offset_out_of_range_is_refused(generator):
+    positions, query, key, head_size, cache = make_problem(generator, torch.float32,
+                                                           rotary_dim=32)
+    query_before = query.clone()
+    with pytest.raises(ValueError, match=r"^rope_dim_offset: expected a value in \[0, "
+                                         r"head_size - rotary_dim = 32\], got 33"):
+        torch.ops.ropekit.rotary_embedding(positions, query, key, head_size, cache, True, 33)
+    assert torch.equal(query, query_before)
+
+
 @pytest.mark.parametrize("dtype_name,inverse", list(itertools.product(TORCH_DTYPES, [False, True])))
 def test_functional_op_matches_oracle_and_leaves_inputs(generator, dtype_name, inverse):
     dtype = TORCH_DTYPES[dtype_name]
@@ -141,6 +170,8 @@ def test_opcheck_all_ops(generator):
                 generator, dtype, tokens=4, with_key=with_key, head_size=32, rotary_dim=16)
             torch.library.opcheck(torch.ops.ropekit.rotary_embedding.default,
                                   (positions, query, key, head_size, cache, True))
+            torch.library.opcheck(torch.ops.ropekit.rotary_embedding.default,
+                                  (positions, query, key, head_size, cache, False, 8, True))
             torch.library.opcheck(torch.ops.ropekit.rotary_embedding_functional.default,
                                   (positions, query, key, head_size, cache, False, False))
     # With gradients required: checks the autograd registration too.
