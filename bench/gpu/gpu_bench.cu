@@ -1,7 +1,8 @@
 // GPU benchmark over the public C API: per model shape and token count, ropekit's time per call,
 // the naive one-block-per-token kernel and a device-to-device copy of the same bytes (plain RoPE),
-// then multimodal RoPE against plain RoPE on the same heads, then the host cost of eager calls. Every contender is timed as CUDA-graph
-// replays in one run; every case's first call is checked against the float64 reference backend.
+// then multimodal RoPE against plain RoPE on the same heads, then the host cost of eager calls.
+// Every contender is timed as CUDA-graph replays in one run; every case's first call is checked
+// against the float64 reference backend.
 // With --baseline-library, another build's C API is timed on the same buffers, round robin with
 // the current one, and an A/B table ends the output: a row fails when current / baseline exceeds
 // 1.03 (plain table) or 1.05 (MRoPE table), when the baseline errs, or when the two results differ
@@ -233,10 +234,6 @@ class Bench {
         current.push_back(c.eager_seconds_per_call(current_, kEagerCalls));
         if (baseline_) baseline.push_back(c.eager_seconds_per_call(*baseline_, kEagerCalls));
       }
-      const auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-      };
       char base[32] = "-";
       if (baseline_) std::snprintf(base, sizeof base, "%.2f", median(baseline) * 1e6);
       std::printf("%-22s %6lld %10.2f %11s\n", "llama3-8b", (long long)t, median(current) * 1e6,

@@ -51,6 +51,12 @@ class GraphTimer {
   cudaGraphExec_t exec_ = nullptr;
 };
 
+// The middle value of `values` (the upper one of the two middles for an even count).
+inline double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
 // Median seconds per call of each timer over `replays` rounds of one replay each, after warm-up
 // replays of each (module load and first-touch costs stay out). Each round takes the timers in a
 // new random order, so that no contender always follows the same one: what one leaves in L2 (the
@@ -73,10 +79,7 @@ inline std::vector<double> interleaved_seconds_per_call(
   check(cudaEventDestroy(start), "destroy event");
   check(cudaEventDestroy(stop), "destroy event");
   std::vector<double> medians;
-  for (std::vector<double>& t : times) {
-    std::sort(t.begin(), t.end());
-    medians.push_back(t[t.size() / 2]);
-  }
+  for (const std::vector<double>& t : times) medians.push_back(median(t));
   return medians;
 }
 
